@@ -1,0 +1,46 @@
+# genlab: `make demo` and `make test` are all a fresh machine needs.
+# TORCH pins the CPU wheel by default; GPU users override it, e.g.
+#   make TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128" test
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.genlab-installed
+PYTEST_ARGS ?=
+DEMO_RUN ?= runs/demo-pixelwise
+
+.PHONY: venv demo test test-slow bench lint format chromium clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(BIN)/genlab train pixelwise --data digits --out $(DEMO_RUN) --force
+	$(BIN)/genlab sample $(DEMO_RUN) -n 64 --out $(DEMO_RUN)/grid.png
+	$(BIN)/genlab eval $(DEMO_RUN) --metrics bpd,fd,kid
+	@echo "sample grid: $(DEMO_RUN)/grid.png"
+
+test: venv lint
+	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
+
+test-slow: venv
+	$(BIN)/python -m pytest -m slow -q $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python benchmarks/run_all.py
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: venv
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,170 @@
+"""In-memory datasets: integer tensors with their metadata and fixed splits.
+
+Every dataset of genlab is small enough to live in memory. Images are stored as
+integer tensors of shape (N, C, H, W) holding values ``0 .. levels-1``; vector
+data (toy 2-D sets) as float32 tensors of shape (N, D) with ``levels=None``.
+Batches are gathered by index (on the training device), never by a per-item loader.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from genlab.errors import DataError
+
+__all__ = ["DataMeta", "Dataset", "LoadOptions", "Split", "data_root", "find_files", "read_bytes"]
+
+
+@dataclass(frozen=True)
+class DataMeta:
+    """What a model needs to know about its data, and nothing else.
+
+    Saved in every run's config so a model can be rebuilt without the data.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    levels: int | None
+    num_classes: int | None
+
+    @property
+    def dims(self) -> int:
+        """Number of scalar dimensions per example (C*H*W or D)."""
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.shape) == 3
+
+    @property
+    def is_discrete(self) -> bool:
+        return self.levels is not None
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: ``x`` (N, *shape) and optional integer labels ``y`` (N,)."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        assert self.y is None or len(self.y) == len(self.x), (len(self.x), len(self.y))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, index: torch.Tensor) -> Split:
+        """The examples at ``index`` (a 1-D long tensor), labels included."""
+        return Split(self.x[index], None if self.y is None else self.y[index])
+
+    def to(self, device: torch.device | str) -> Split:
+        return Split(self.x.to(device), None if self.y is None else self.y.to(device))
+
+    def holdout(self, fraction: float, seed: int) -> tuple[Split, Split]:
+        """Seeded random split into (rest, held-out part) with ``fraction`` held out."""
+        if not 0.0 <= fraction < 1.0:
+            raise DataError(f"held-out fraction must be in [0, 1), got {fraction}")
+        n_out = int(round(fraction * len(self)))
+        perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        return self.take(perm[n_out:].sort().values), self.take(perm[:n_out].sort().values)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset: metadata plus its fixed ``train`` and ``test`` splits."""
+
+    meta: DataMeta
+    train: Split
+    test: Split
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.meta.shape
+
+    @property
+    def levels(self) -> int | None:
+        return self.meta.levels
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.meta.num_classes
+
+    def restrict_classes(self, classes: tuple[int, ...]) -> Dataset:
+        """Keep only the examples whose label is in ``classes`` (labels unchanged)."""
+        if self.train.y is None:
+            raise DataError(f"dataset {self.name!r} has no labels, so data.classes cannot apply")
+        bad = [c for c in classes if not 0 <= c < (self.num_classes or 0)]
+        if bad:
+            raise DataError(
+                f"data.classes {bad} out of range for {self.name!r} "
+                f"(classes 0..{(self.num_classes or 1) - 1})"
+            )
+        wanted = torch.tensor(sorted(set(classes)))
+
+        def keep(split: Split) -> Split:
+            assert split.y is not None
+            return split.take(torch.isin(split.y, wanted).nonzero().squeeze(1))
+
+        return replace(self, train=keep(self.train), test=keep(self.test))
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Options every loader receives; each uses the ones that apply to it."""
+
+    data_dir: str | None = None  # folder holding the dataset folders; GENLAB_DATA, then ./data
+    seed: int = 0  # toy2d sampling, folder split
+    image_size: int | None = None  # folder: resize to this square size
+    toy_samples: int = 20000  # toy2d: training points (test gets a quarter as many)
+    test_fraction: float = 0.1  # folder: share of images in the test split
+
+
+def data_root(opts: LoadOptions) -> Path:
+    """Where dataset folders live: ``--data-dir``, else ``$GENLAB_DATA``, else ``./data``."""
+    return Path(opts.data_dir or os.environ.get("GENLAB_DATA") or "data").expanduser()
+
+
+def find_files(dataset: str, folders: list[Path], names: list[str], hint: str) -> dict[str, Path]:
+    """Find each file of ``names`` (optionally ``.gz``) in the first folder holding them all.
+
+    Raises one DataError naming the files expected and where to put them.
+    """
+    for folder in folders:
+        found = {}
+        for name in names:
+            for cand in (folder / name, folder / f"{name}.gz"):
+                if cand.is_file():
+                    found[name] = cand
+                    break
+        if len(found) == len(names):
+            return found
+    where = " or ".join(str(f) for f in folders)
+    raise DataError(
+        f"{dataset} not found: expected {', '.join(names)} (raw or .gz) in {where}; {hint} "
+        "(set --data-dir or GENLAB_DATA to the folder that holds it)"
+    )
+
+
+def read_bytes(path: Path) -> bytes:
+    """The contents of ``path``, gunzipped when it starts with the gzip magic bytes."""
+    data = path.read_bytes()
+    if data[:2] != b"\x1f\x8b":
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataError(f"{path} is not a valid gzip file ({err}); re-download it") from err

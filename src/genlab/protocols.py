@@ -1,0 +1,62 @@
+"""The contracts every model family fulfils (structural typing, no base classes).
+
+Every model method takes batches as the dataset gives them: integer values in the
+dataset's own range (any integer dtype, or floats holding those integers), shape
+(N, C, H, W) for images or (N, D) for vectors.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+__all__ = ["GenerativeModel", "Preparable", "RepresentationModel", "Trainable"]
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """What the one trainer needs: a loss and its named terms."""
+
+    def loss(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Scalar loss to minimise and a dict of named scalar terms to log."""
+        ...
+
+
+@runtime_checkable
+class GenerativeModel(Trainable, Protocol):
+    """VAE, diffusion, flow, pixelwise: sample in data space and score the data."""
+
+    def sample(
+        self,
+        n: int,
+        *,
+        y: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``n`` samples in data space: same value range as the data, (n, *shape)."""
+        ...
+
+    def nll(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-example negative log-likelihood (or its bound) in nats of the data, (N,)."""
+        ...
+
+
+@runtime_checkable
+class RepresentationModel(Trainable, Protocol):
+    """SimCLR, triplet, pretext tasks: map data to embeddings."""
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Embeddings (N, d) of a data-space batch."""
+        ...
+
+
+@runtime_checkable
+class Preparable(Protocol):
+    """Optional: data-dependent set-up run once before training (never on load/resume)."""
+
+    def prepare(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        """See the whole training split (data space) before the first step."""
+        ...

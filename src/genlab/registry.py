@@ -1,0 +1,87 @@
+"""Explicit name -> constructor tables: datasets, families, samplers, metrics, studies.
+
+Entries are ``"module:attribute"`` strings resolved on first use, so importing
+genlab imports no family, and a new family plugs in by adding one line here,
+never by touching the CLI.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from genlab.errors import GenlabError
+
+__all__ = ["DATASETS", "FAMILIES", "STUDIES", "DatasetEntry", "resolve", "unknown_name"]
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """How to load one dataset family and what it looks like."""
+
+    loader: str  # "module:function", called as fn(arg, LoadOptions) -> Dataset
+    shape: str
+    levels: str
+    classes: str
+    probe: str | None = None  # "module:function", fn(LoadOptions) raises DataError if absent
+    takes_arg: bool = False  # name:ARG (toy2d:moons, folder:PATH)
+    note: str = ""
+
+
+DATASETS: dict[str, DatasetEntry] = {
+    "digits": DatasetEntry(
+        "genlab.data.digits:load_digits", "1x8x8", "17", "10", note="embedded (scikit-learn)"
+    ),
+    "toy2d": DatasetEntry(
+        "genlab.data.toy2d:load_toy2d",
+        "2",
+        "-",
+        "-",
+        takes_arg=True,
+        note="toy2d:moons|circles|8gaussians|checkerboard|pinwheel|2spirals",
+    ),
+    "mnist": DatasetEntry(
+        "genlab.data.idx:load_mnist", "1x28x28", "256", "10", probe="genlab.data.idx:probe_mnist"
+    ),
+    "fashion-mnist": DatasetEntry(
+        "genlab.data.idx:load_fashion_mnist",
+        "1x28x28",
+        "256",
+        "10",
+        probe="genlab.data.idx:probe_fashion_mnist",
+    ),
+    "cifar10": DatasetEntry(
+        "genlab.data.cifar:load_cifar10", "3x32x32", "256", "10", probe="genlab.data.cifar:probe"
+    ),
+    "folder": DatasetEntry(
+        "genlab.data.folder:load_folder",
+        "CxHxW",
+        "256",
+        "subfolders",
+        takes_arg=True,
+        note="folder:PATH of PNG/JPEG images",
+    ),
+}
+
+# family name -> "module:attribute" of a genlab.family.Family
+FAMILIES: dict[str, str] = {
+    "pixelwise": "genlab.pixelwise:FAMILY",
+}
+
+# study name -> "module:attribute" of a genlab.studies.Study
+STUDIES: dict[str, str] = {}
+
+
+def resolve(target: str) -> Any:
+    """Import ``"module:attribute"`` and return the attribute."""
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def unknown_name(kind: str, name: str, known: list[str]) -> GenlabError:
+    """One-line error for an unknown name, suggesting the closest known one."""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return GenlabError(f"unknown {kind} {name!r}{hint}; known: {', '.join(sorted(known))}")

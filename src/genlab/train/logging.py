@@ -1,0 +1,60 @@
+"""Training logs: JSONL (always), TensorBoard (when installed), on rank 0 only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunLogger"]
+
+
+class RunLogger:
+    """Appends one JSON object per record to ``RUN/metrics.jsonl``.
+
+    Records carry ``step`` and ``kind`` ("train", "val", "event"); on resume the
+    lines written after the checkpoint's step are dropped, so the log reads as one
+    uninterrupted run.
+    """
+
+    def __init__(self, run: Path | None, *, resume_step: int | None = None) -> None:
+        self.path = None if run is None else run / "metrics.jsonl"
+        self._tb: Any = None
+        if self.path is None:
+            return
+        if resume_step is not None and self.path.exists():
+            self._truncate_after(resume_step)
+        try:  # optional dependency
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(log_dir=str(run / "tensorboard"))
+        except ImportError:
+            self._tb = None
+
+    def _truncate_after(self, step: int) -> None:
+        assert self.path is not None
+        keep = []
+        for line in self.path.read_text().splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    keep.append(line)
+            except json.JSONDecodeError:  # a line cut by a kill
+                continue
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text("".join(f"{line}\n" for line in keep))
+        tmp.replace(self.path)
+
+    def log(self, step: int, kind: str, values: dict[str, float]) -> None:
+        if self.path is None:
+            return
+        record = {"step": step, "kind": kind, **values}
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for key, value in values.items():
+                if isinstance(value, (int, float)):
+                    self._tb.add_scalar(f"{kind}/{key}", value, step)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()

@@ -1,0 +1,355 @@
+"""The one training loop, used by every family of genlab.
+
+A model only has to provide ``loss(x, y) -> (loss, terms)``; the trainer adds AdamW
+with warm-up + cosine, gradient clipping, EMA, optional bf16 autocast and
+torch.compile, DDP across torchrun ranks, a progress bar, JSONL logs, periodic
+sample grids, validation with best-weight selection, atomic checkpoints and an
+exact resume.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from genlab.config import TrainConfig
+from genlab.data.dataset import Dataset, Split
+from genlab.errors import CheckpointError, ConfigError, TrainingDiverged
+from genlab.train import checkpoint as ckpt
+from genlab.train.batching import EpochOrder
+from genlab.train.distributed import DistInfo
+from genlab.train.ema import EMA
+from genlab.train.logging import RunLogger
+from genlab.train.optim import lr_at, make_optimizer, set_lr
+from genlab.train.seeding import get_rng_state, seed_everything, set_rng_state
+from genlab.viz import save_samples
+
+__all__ = ["Callback", "TrainResult", "Trainer", "split_validation"]
+
+Callback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    step: int
+    best_step: int | None
+    best_value: float | None
+    last: dict[str, float]
+
+
+class _LossModule(nn.Module):
+    """Routes ``forward`` to ``model.loss`` so DDP and torch.compile see the loss."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.model.loss(x, y)
+
+
+def split_validation(train: Split, cfg: TrainConfig) -> tuple[Split, Split | None]:
+    """(training part, validation part or None), held out from train with train.seed."""
+    if cfg.val_fraction <= 0:
+        return train, None
+    rest, val = train.holdout(cfg.val_fraction, cfg.seed)
+    return rest, (val if len(val) else None)
+
+
+class Trainer:
+    """Train ``model`` on ``dataset.train`` (minus a validation part) into ``run``.
+
+    ``run`` is the run folder (rank 0 writes it; None writes nothing). With
+    ``resume=True`` the loop restarts from the checkpoint in ``run`` and continues
+    bit-for-bit as if it had never stopped (same device and thread settings).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        dataset: Dataset,
+        cfg: TrainConfig,
+        run: Path | None,
+        *,
+        device: torch.device,
+        dist_info: DistInfo | None = None,
+        resume: bool = False,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.cfg, self.device = cfg, device
+        self.dist = dist_info or DistInfo()
+        self.run = run if self.dist.is_main else None  # where this process writes
+        self._run_dir = run  # where every process reads a checkpoint to resume
+        self.meta = dataset.meta
+        self.callbacks = list(callbacks)
+        if cfg.batch_size % self.dist.world_size:
+            raise ConfigError(
+                f"train.batch_size={cfg.batch_size} must be divisible by the "
+                f"{self.dist.world_size} DDP processes"
+            )
+        train, val = split_validation(dataset.train, cfg)
+        self.train_split = train.to(device)
+        self.val_split = None if val is None else val.to(device)
+        self.order = EpochOrder(len(train), cfg.seed)
+
+        self.model = model.to(device)
+        self.ema = EMA(self.model, cfg.ema) if cfg.ema > 0 else None
+        self.opt = make_optimizer(self.model, cfg)
+        self.step = 0
+        self.best_value: float | None = None
+        self.best_step: int | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        if resume:
+            self._load_checkpoint()
+        else:
+            prepare = getattr(self.model, "prepare", None)
+            if callable(prepare):
+                prepare(self.train_split.x, self.train_split.y)
+                if self.ema is not None:
+                    self.ema.model.load_state_dict(self.model.state_dict())
+            seed_everything(cfg.seed + self.dist.rank)
+        self.logger = RunLogger(self.run, resume_step=self.step if resume else None)
+        self.loss_fn = self._wrap()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _wrap(self) -> Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+        module: nn.Module = _LossModule(self.model)
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            module = nn.parallel.DistributedDataParallel(
+                module, device_ids=ids, find_unused_parameters=self.cfg.find_unused_parameters
+            )
+        if self.cfg.compile:
+            module = torch.compile(module)
+        return module
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights used for validation and samples: EMA when enabled."""
+        return self.ema.model if self.ema is not None else self.model
+
+    # ------------------------------------------------------------------ loop
+
+    def fit(self) -> TrainResult:
+        cfg = self.cfg
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            disable=not (cfg.progress and self.dist.is_main),
+            desc="train",
+            dynamic_ncols=True,
+            mininterval=0.5 if sys.stderr.isatty() else 15.0,
+        )
+        sums: dict[str, float] = {}
+        count, tick = 0, time.perf_counter()
+        last: dict[str, float] = {}
+        self.model.train()
+        try:
+            while self.step < cfg.steps:
+                terms = self._train_step()
+                self.step += 1
+                bar.update(1)
+                for key, value in terms.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                count += 1
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    elapsed = time.perf_counter() - tick
+                    last = {k: v / count for k, v in sums.items()}
+                    last["lr"] = lr_at(self.step - 1, cfg)
+                    last["images_per_s"] = count * cfg.batch_size / max(elapsed, 1e-9)
+                    self.logger.log(self.step, "train", last)
+                    bar.set_postfix(loss=f"{last['loss']:.4g}", img_s=f"{last['images_per_s']:.0f}")
+                    sums, count, tick = {}, 0, time.perf_counter()
+                self._periodic()
+                for cb in self.callbacks:
+                    cb(self.step, terms)
+        finally:
+            bar.close()
+            self.logger.close()
+        return TrainResult(self.step, self.best_step, self.best_value, last)
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        idx = self.order.batch(self.step, self.cfg.batch_size, self.dist.rank, self.dist.world_size)
+        batch = self.train_split.take(idx.to(self.device))
+        return batch.x, batch.y
+
+    def _train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        x, y = self._batch()
+        set_lr(self.opt, lr_at(self.step, cfg))
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss, terms = self.loss_fn(x, y)
+        self._check_finite("loss", loss, terms)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        limit = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
+        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), limit)
+        self._check_finite("gradient norm", grad_norm, {})
+        self.opt.step()
+        if self.ema is not None:
+            self.ema.update(self.model, self.step)
+        out = {"loss": float(loss.detach()), "grad_norm": float(grad_norm)}
+        out.update({k: float(v) for k, v in terms.items()})
+        return out
+
+    def _check_finite(self, what: str, value: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
+        bad = (~torch.isfinite(value.detach().float())).float()
+        if self.dist.enabled:  # every rank must stop together, or the others hang
+            dist.all_reduce(bad)
+        if bad.item() == 0:
+            return
+        parts = [f"{k}={float(v):.4g}" for k, v in terms.items() if not math.isfinite(float(v))]
+        which = f" (non-finite terms: {', '.join(parts)})" if parts else ""
+        where = f"; last checkpoint: step {self._last_ckpt_step()}" if self.run else ""
+        raise TrainingDiverged(
+            f"training diverged at step {self.step + 1}: {what} = {float(value):.4g}{which}; "
+            f"lower train.lr (now {self.cfg.lr:g}) or set train.grad_clip{where}"
+        )
+
+    def _last_ckpt_step(self) -> int:
+        return (self.step // self.cfg.ckpt_every) * self.cfg.ckpt_every
+
+    def _periodic(self) -> None:
+        cfg, step, final = self.cfg, self.step, self.step == self.cfg.steps
+        checkpoint_now = self._run_dir is not None and (step % cfg.ckpt_every == 0 or final)
+        rng = self._gather_rng() if checkpoint_now else None  # a collective: every rank joins
+        if not self.dist.is_main:
+            return
+        if self.val_split is not None and (step % cfg.eval_every == 0 or final):
+            self._validate()
+        if self.run is not None and cfg.sample_every > 0 and (step % cfg.sample_every == 0 or final):
+            self._sample_grid()
+        if self.run is not None and rng is not None:
+            self._save_checkpoint(rng)
+
+    # ------------------------------------------------------------------ evaluation
+
+    @torch.no_grad()
+    def _validate(self) -> None:
+        """Validation score (bits/dim when the model has ``nll``, else mean loss)."""
+        model = self.eval_model
+        was_training = model.training
+        model.eval()
+        val = self.val_split
+        assert val is not None
+        total, n = 0.0, 0
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            torch.manual_seed(self.cfg.seed)  # same noise at every evaluation
+            for start in range(0, len(val), 512):
+                x = val.x[start : start + 512]
+                y = None if val.y is None else val.y[start : start + 512]
+                if hasattr(model, "nll"):
+                    total += float(model.nll(x).sum()) / (self.meta.dims * math.log(2.0))
+                else:
+                    total += float(model.loss(x, y)[0]) * len(x)
+                n += len(x)
+        model.train(was_training)
+        value = total / n
+        name = "bpd" if hasattr(model, "nll") else "loss"
+        improved = self.best_value is None or value < self.best_value
+        if improved and self.cfg.select == "best":
+            self.best_value, self.best_step = value, self.step
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.logger.log(self.step, "val", {name: value, "best": self.best_value or value})
+
+    def _rng_devices(self) -> list[int]:
+        return [self.device.index or 0] if self.device.type == "cuda" else []
+
+    def _sample_grid(self) -> None:
+        model = self.eval_model
+        if not hasattr(model, "sample") or self.run is None:
+            return
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            g = torch.Generator(self.device).manual_seed(self.cfg.seed)
+            was_training = model.training
+            model.eval()
+            x = model.sample(self.cfg.grid_size, generator=g)
+            model.train(was_training)
+        save_samples(x, self.meta, self.run / "samples" / f"step_{self.step:07d}.png")
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _save_checkpoint(self, rng: list[dict[str, torch.Tensor]]) -> None:
+        assert self.run is not None
+        step = self.step
+        writers: dict[str, Callable[[Path], None]] = {
+            "model.safetensors": lambda p: ckpt.save_weights(self.model.state_dict(), p, step),
+        }
+        if self.ema is not None:
+            ema_state = self.ema.model.state_dict()
+            writers["ema.safetensors"] = lambda p: ckpt.save_weights(ema_state, p, step)
+        if self.best_state is not None:
+            best = self.best_state
+            writers["best.safetensors"] = lambda p: ckpt.save_weights(best, p, self.best_step or 0)
+        state = {
+            "step": step,
+            "optimizer": self.opt.state_dict(),
+            "rng": rng,
+            "best_value": self.best_value,
+            "best_step": self.best_step,
+            "world_size": self.dist.world_size,
+        }
+        writers["trainer_state.pt"] = lambda p: torch.save(state, p)
+        ckpt.write_checkpoint(self.run, writers)
+
+    def _gather_rng(self) -> list[dict[str, torch.Tensor]]:
+        mine = get_rng_state()
+        if not self.dist.enabled:
+            return [mine]
+        everyone: list[dict[str, torch.Tensor] | None] = [None] * self.dist.world_size
+        dist.all_gather_object(everyone, mine)
+        return [s for s in everyone if s is not None]
+
+    def _load_checkpoint(self) -> None:
+        run = self._run_dir
+        if run is None:
+            raise CheckpointError("resume needs the run folder")
+        if self.dist.is_main:
+            ckpt.recover(run)
+        if self.dist.enabled:
+            dist.barrier()
+        state = ckpt.load_state(run / "trainer_state.pt")
+        weights, step = ckpt.load_weights(run / "model.safetensors")
+        if step != state["step"]:
+            raise CheckpointError(
+                f"{run}: model.safetensors is from step {step} but trainer_state.pt from "
+                f"step {state['step']}; restart with --force"
+            )
+        self._load_into(self.model, weights, run / "model.safetensors")
+        if self.ema is not None:
+            self._load_into(self.ema.model, ckpt.load_weights(run / "ema.safetensors")[0], run)
+        if (run / "best.safetensors").exists():
+            self.best_state = ckpt.load_weights(run / "best.safetensors")[0]
+        self.best_value, self.best_step = state["best_value"], state["best_step"]
+        try:
+            self.opt.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError) as err:
+            raise CheckpointError(
+                f"{run}: optimizer state does not fit the model ({err})"
+            ) from None
+        self.step = int(state["step"])
+        rngs = state["rng"]
+        if len(rngs) == self.dist.world_size:
+            set_rng_state(rngs[self.dist.rank])
+        else:  # resumed with another number of processes: fresh but reproducible streams
+            seed_everything(self.cfg.seed + self.dist.rank + 7919 * self.step)
+
+    @staticmethod
+    def _load_into(model: nn.Module, weights: dict[str, torch.Tensor], where: Path) -> None:
+        try:
+            model.load_state_dict(weights)
+        except RuntimeError as err:
+            first = str(err).splitlines()[0]
+            raise CheckpointError(f"{where}: weights do not fit the model ({first})") from None

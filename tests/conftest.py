@@ -1,0 +1,33 @@
+"""Shared test options: ``pytest --device auto|cpu|cuda`` picks where models run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="device for tests that train or run models (auto: cuda when available)",
+    )
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> torch.device:
+    choice = request.config.getoption("--device")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        pytest.skip("--device cuda asked but CUDA is not available")
+    return torch.device(choice)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Keep caches (feature-net weights) inside one per-session folder, never $HOME."""
+    cache = tmp_path_factory.getbasetemp() / "genlab-cache"
+    monkeypatch.setenv("GENLAB_CACHE", str(cache))
+    yield
