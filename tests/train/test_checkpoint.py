@@ -67,7 +67,7 @@ def test_corrupt_files_are_one_clear_error(tmp_path):
 def test_trainer_state_never_executes_code(tmp_path):
     class Evil:
         def __reduce__(self):
-            return (exec, ("open(%r, 'w').close()" % str(tmp_path / "pwned"),))
+            return (exec, (f"open({str(tmp_path / 'pwned')!r}, 'w').close()",))
 
     torch.save({"step": 1, "x": Evil()}, tmp_path / "trainer_state.pt")
     with pytest.raises(CheckpointError):

@@ -39,8 +39,10 @@ def test_ema_matches_a_naive_loop():
                 p.add_(torch.randn_like(p))
         ema.update(model, step)
         d = min(0.9, (1 + step) / (10 + step))
-        shadow = [d * s + (1 - d) * p.detach() for s, p in zip(shadow, model.parameters())]
-    for s, p in zip(shadow, ema.model.parameters()):
+        shadow = [
+            d * s + (1 - d) * p.detach() for s, p in zip(shadow, model.parameters(), strict=True)
+        ]
+    for s, p in zip(shadow, ema.model.parameters(), strict=True):
         torch.testing.assert_close(p, s, rtol=1e-6, atol=1e-6)
     assert not any(p.requires_grad for p in ema.model.parameters())
 

@@ -30,8 +30,16 @@ def _run(*args, check=True):
     return proc
 
 
-COMMON = ["--steps", "60", "train.ckpt_every=20", "train.eval_every=10", "train.sample_every=30",
-          "train.val_fraction=0.1", "train.device=cpu", "train.batch_size=32"]
+COMMON = [
+    "--steps",
+    "60",
+    "train.ckpt_every=20",
+    "train.eval_every=10",
+    "train.sample_every=30",
+    "train.val_fraction=0.1",
+    "train.device=cpu",
+    "train.batch_size=32",
+]
 
 
 def test_sigkill_then_resume_is_bit_identical(tmp_path):
@@ -48,8 +56,11 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
         for k in a:
             assert torch.equal(a[k], b[k]), f"{name}:{k} differs after resume"
     # the log reads as one uninterrupted run: every train step logged once
-    steps = [json.loads(line)["step"] for line in (cut / "metrics.jsonl").read_text().splitlines()
-             if json.loads(line)["kind"] == "train"]
+    steps = [
+        json.loads(line)["step"]
+        for line in (cut / "metrics.jsonl").read_text().splitlines()
+        if json.loads(line)["kind"] == "train"
+    ]
     assert steps == sorted(set(steps)) and steps[-1] == 60
 
 
@@ -58,9 +69,22 @@ def test_two_process_ddp_ranks_agree_and_only_rank0_writes(tmp_path):
     assert torchrun, "torchrun comes with torch"
     run, dump = tmp_path / "run", tmp_path / "dump"
     dump.mkdir()
-    cmd = [torchrun, "--standalone", "--nproc_per_node=2", str(SCRIPT), str(run), "--steps", "24",
-           "--dump", str(dump), "train.device=cpu", "train.batch_size=32", "train.ckpt_every=12",
-           "train.progress=false", "train.log_every=4"]
+    cmd = [
+        torchrun,
+        "--standalone",
+        "--nproc_per_node=2",
+        str(SCRIPT),
+        str(run),
+        "--steps",
+        "24",
+        "--dump",
+        str(dump),
+        "train.device=cpu",
+        "train.batch_size=32",
+        "train.ckpt_every=12",
+        "train.progress=false",
+        "train.log_every=4",
+    ]
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=150)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = load_file(dump / "rank0.safetensors"), load_file(dump / "rank1.safetensors")
@@ -81,15 +105,36 @@ def test_ddp_equals_single_process_on_the_same_global_batch(tmp_path):
     """Averaging gradients of two half-batches equals the full-batch gradient, so a
     2-process run follows the 1-process run (pixelwise: no randomness in its loss)."""
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
-    args = ["train", "pixelwise", "--data", "digits", "--steps", "40", "--batch-size", "64",
-            "--device", "cpu", "--quiet", "train.sample_every=0"]
+    args = [
+        "train",
+        "pixelwise",
+        "--data",
+        "digits",
+        "--steps",
+        "40",
+        "--batch-size",
+        "64",
+        "--device",
+        "cpu",
+        "--quiet",
+        "train.sample_every=0",
+    ]
     one, two = tmp_path / "one", tmp_path / "two"
-    p1 = subprocess.run([sys.executable, "-m", "genlab", *args, "--out", str(one)], env=_env(),
-                        capture_output=True, text=True, timeout=150)
+    p1 = subprocess.run(
+        [sys.executable, "-m", "genlab", *args, "--out", str(one)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
     assert p1.returncode == 0, p1.stderr[-2000:]
-    p2 = subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "-m", "genlab", *args,
-                         "--out", str(two)], env=_env(), capture_output=True, text=True,
-                        timeout=150)
+    p2 = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node=2", "-m", "genlab", *args, "--out", str(two)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
     assert p2.returncode == 0, p2.stderr[-3000:]
     a, b = load_file(one / "model.safetensors"), load_file(two / "model.safetensors")
     torch.testing.assert_close(a["logits"], b["logits"], rtol=1e-4, atol=1e-4)

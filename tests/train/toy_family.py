@@ -36,7 +36,10 @@ class Toy(nn.Module):
         self.config, self.meta = config, meta
         d, lv = meta.dims, meta.levels
         self.net = nn.Sequential(
-            nn.Linear(d, config.hidden), nn.ReLU(), nn.Dropout(0.2), nn.Linear(config.hidden, d * lv)
+            nn.Linear(d, config.hidden),
+            nn.ReLU(),
+            nn.Dropout(0.2),
+            nn.Linear(config.hidden, d * lv),
         )
         self.register_buffer("calls", torch.zeros((), dtype=torch.long))
 

@@ -213,8 +213,9 @@ class Trainer:
         parts = [f"{k}={float(v):.4g}" for k, v in terms.items() if not math.isfinite(float(v))]
         which = f" (non-finite terms: {', '.join(parts)})" if parts else ""
         where = f"; last checkpoint: step {self._last_ckpt_step()}" if self.run else ""
+        shown = float(value.detach())
         raise TrainingDiverged(
-            f"training diverged at step {self.step + 1}: {what} = {float(value):.4g}{which}; "
+            f"training diverged at step {self.step + 1}: {what} = {shown:.4g}{which}; "
             f"lower train.lr (now {self.cfg.lr:g}) or set train.grad_clip{where}"
         )
 
@@ -229,7 +230,11 @@ class Trainer:
             return
         if self.val_split is not None and (step % cfg.eval_every == 0 or final):
             self._validate()
-        if self.run is not None and cfg.sample_every > 0 and (step % cfg.sample_every == 0 or final):
+        if (
+            self.run is not None
+            and cfg.sample_every > 0
+            and (step % cfg.sample_every == 0 or final)
+        ):
             self._sample_grid()
         if self.run is not None and rng is not None:
             self._save_checkpoint(rng)
