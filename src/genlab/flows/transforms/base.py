@@ -1,0 +1,67 @@
+"""The transform contract of every flow: both directions return ``(output, logdet)``.
+
+A normalizing flow is a bijection f: x -> z with density (change of variables)
+``log p(x) = log p_Z(f(x)) + log |det df/dx|`` (Dinh et al. 2017, eq. 3); a composition
+``f = f_K o ... o f_1`` adds the log-determinants of its parts. As in nflows, every
+transform returns its per-example log-determinant next to its output, in both
+directions, so the inverse's logdet is minus the forward's at the matching point.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["Compose", "Transform", "sum_per_example"]
+
+
+def sum_per_example(x: torch.Tensor) -> torch.Tensor:
+    """(N, ...) -> (N,): sum over every dimension but the batch."""
+    return x.reshape(x.shape[0], -1).sum(dim=1)
+
+
+class Transform(nn.Module):
+    """An invertible map with its exact log-determinant.
+
+    ``forward(x, context) -> (y, logdet)`` with ``logdet = log|det dy/dx|`` of shape (N,);
+    ``inverse(y, context) -> (x, logdet)`` with ``logdet = log|det dx/dy|`` (= minus the
+    forward logdet at the matching point). ``context`` is an optional conditioning tensor
+    handed to every transform; only those that use it (couplings) look at it.
+    """
+
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def inverse(
+        self, y: torch.Tensor, context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+
+class Compose(Transform):
+    """``f_K o ... o f_1``: forward runs the transforms in order and sums their logdets;
+    inverse runs them in reverse order."""
+
+    def __init__(self, *transforms: Transform) -> None:
+        super().__init__()
+        self.transforms = nn.ModuleList(transforms)
+
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        logdet = x.new_zeros(x.shape[0])
+        for t in self.transforms:
+            x, ld = t(x, context)
+            logdet = logdet + ld
+        return x, logdet
+
+    def inverse(
+        self, y: torch.Tensor, context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        logdet = y.new_zeros(y.shape[0])
+        for t in reversed(self.transforms):
+            y, ld = t.inverse(y, context)
+            logdet = logdet + ld
+        return y, logdet

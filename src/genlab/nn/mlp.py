@@ -1,0 +1,50 @@
+"""Multi-layer perceptron: the conditioner and small head used across families."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["MLP"]
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+
+class MLP(nn.Module):
+    """(N, in_features) -> (N, out_features) through ``depth`` hidden layers of width
+    ``hidden``: ``Linear -> act -> Dropout`` repeated, then a last ``Linear``.
+
+    ``zero_init_last`` sets the last layer's weight and bias to zero so the network
+    starts as the constant 0: a coupling layer built on it starts as the identity
+    (Dinh et al. 2017; Kingma & Dhariwal 2018, sec. 3.3). ``depth=0`` is one linear map.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden: int = 256,
+        depth: int = 2,
+        dropout: float = 0.0,
+        zero_init_last: bool = True,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        assert depth >= 0, depth
+        assert activation in _ACTIVATIONS, f"activation {activation!r} not in {list(_ACTIVATIONS)}"
+        layers: list[nn.Module] = []
+        width = in_features
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), _ACTIVATIONS[activation]()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = hidden
+        self.last = nn.Linear(width, out_features)
+        if zero_init_last:
+            nn.init.zeros_(self.last.weight)
+            nn.init.zeros_(self.last.bias)
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, in_features) -> (N, out_features)."""
+        return self.last(self.body(x))

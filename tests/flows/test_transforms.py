@@ -1,0 +1,257 @@
+"""Contract of every transform, in float64 against independent truth: round trips in both
+directions, inverse logdet = -forward logdet, logdet = log|det| of the autograd Jacobian,
+gradients to every parameter, and state_dict round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+from genlab.flows.transforms import (
+    ActNorm,
+    AdditiveCoupling,
+    AffineCoupling,
+    Compose,
+    InvertibleConv1x1,
+    Logit,
+    Permutation,
+    ScalarAffine,
+    SplineCoupling,
+    Split,
+    Squeeze,
+    Transform,
+    Unsqueeze,
+    alternating_mask,
+    channel_mask,
+    checkerboard_mask,
+    half_mask,
+)
+from genlab.nn import MLP, ConvResNet
+
+D, DC = 6, 3  # vector features, vector context features
+
+
+@dataclass
+class Case:
+    name: str
+    make: Callable[[torch.Generator], Transform]
+    shape: tuple[int, ...]
+    context: tuple[int, ...] | None = None
+    unit: bool = False  # forward domain is (0, 1)
+
+
+def mlp(i: int, o: int) -> nn.Module:
+    return MLP(i, o, hidden=16, depth=2)
+
+
+def cnn(i: int, o: int) -> nn.Module:
+    return ConvResNet(i, o, hidden=8, blocks=1)
+
+
+def glow_step(c: int, g: torch.Generator, ctx: int = 0) -> Transform:
+    mask = channel_mask(c, 2, 2)
+    return Compose(
+        ActNorm(c), InvertibleConv1x1(c, generator=g), AffineCoupling(mask, cnn(c + ctx, 2 * c))
+    )
+
+
+CASES = [
+    Case("affine-vec", lambda g: AffineCoupling(half_mask(D), mlp(D, 2 * D)), (D,)),
+    Case(
+        "affine-vec-ctx",
+        lambda g: AffineCoupling(half_mask(D, True), mlp(D + DC, 2 * D)),
+        (D,),
+        (DC,),
+    ),
+    Case("additive-vec", lambda g: AdditiveCoupling(alternating_mask(D, 1), mlp(D, D)), (D,)),
+    Case(
+        "spline-vec",
+        lambda g: SplineCoupling(alternating_mask(D), mlp(D, 11 * D), bins=4, bound=1.5),
+        (D,),
+    ),
+    Case(
+        "spline-vec-ctx",
+        lambda g: SplineCoupling(half_mask(D), mlp(D + DC, 8 * D), bins=3, bound=2.0),
+        (D,),
+        (DC,),
+    ),
+    Case(
+        "affine-img-checker",
+        lambda g: AffineCoupling(checkerboard_mask(2, 4, 4, 1), cnn(2, 4)),
+        (2, 4, 4),
+    ),
+    Case(
+        "affine-img-ctx-img",
+        lambda g: AffineCoupling(channel_mask(2, 4, 4), cnn(3, 4)),
+        (2, 4, 4),
+        (1, 4, 4),
+    ),
+    Case(
+        "additive-img-ctx-vec",
+        lambda g: AdditiveCoupling(checkerboard_mask(2, 4, 4), cnn(2 + DC, 2)),
+        (2, 4, 4),
+        (DC,),
+    ),
+    Case(
+        "spline-img",
+        lambda g: SplineCoupling(checkerboard_mask(1, 4, 4), cnn(1, 5), bins=2, bound=1.0),
+        (1, 4, 4),
+    ),
+    Case("actnorm-vec", lambda g: ActNorm(D), (D,)),
+    Case("actnorm-img", lambda g: ActNorm(2), (2, 4, 4)),
+    Case("conv1x1-img", lambda g: InvertibleConv1x1(3, generator=g), (3, 4, 4)),
+    Case("conv1x1-vec", lambda g: InvertibleConv1x1(D, generator=g), (D,)),
+    Case("perm-vec", lambda g: Permutation.random(D, g), (D,)),
+    Case("perm-img", lambda g: Permutation.reverse(3), (3, 2, 2)),
+    Case("squeeze", lambda g: Squeeze(), (1, 4, 4)),
+    Case("unsqueeze", lambda g: Unsqueeze(), (4, 2, 2)),
+    Case(
+        "split-glow",
+        lambda g: Split(Compose(Squeeze(), glow_step(4, g, 1), Unsqueeze()), keep=1),
+        (2, 4, 4),
+        (1, 2, 2),
+    ),
+    Case("logit", lambda g: Logit(0.05), (2, 3), unit=True),
+    Case("scalar-affine", lambda g: ScalarAffine(-1.7, 0.3), (1, 2, 2)),
+    Case(
+        "compose-vec",
+        lambda g: Compose(
+            ActNorm(D),
+            Permutation.reverse(D),
+            AffineCoupling(half_mask(D), mlp(D + DC, 2 * D)),
+            InvertibleConv1x1(D, generator=g),
+            SplineCoupling(half_mask(D, True), mlp(D + DC, 11 * D), bins=4),
+        ),
+        (D,),
+        (DC,),
+    ),
+]
+
+
+def build(case: Case) -> Transform:
+    """The transform in float64 with every parameter random and non-zero (zero-initialised
+    last layers included, so couplings are not the identity), in eval mode."""
+    g = torch.Generator().manual_seed(0)
+    t = case.make(g).double().eval()
+    with torch.no_grad():
+        for p in t.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return t
+
+
+def inputs(case: Case, n: int = 3, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, *case.shape, generator=g, dtype=torch.float64)
+    if case.unit:
+        x = torch.rand(n, *case.shape, generator=g, dtype=torch.float64)
+    ctx = None
+    if case.context is not None:
+        ctx = torch.randn(n, *case.context, generator=g, dtype=torch.float64)
+    return x, ctx
+
+
+ids = [c.name for c in CASES]
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+def test_round_trip_both_directions(case: Case):
+    t = build(case)
+    x, ctx = inputs(case)
+    y, ld = t(x, ctx)
+    assert ld.shape == (x.shape[0],) and y.numel() == x.numel()
+    x_back, ld_inv = t.inverse(y, ctx)
+    torch.testing.assert_close(x_back, x, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ld_inv, -ld, atol=1e-8, rtol=1e-8)
+    z, _ = inputs(case, seed=2)
+    if case.unit:
+        z = torch.randn_like(z)
+    z = z.reshape(y.shape)
+    w, _ = t.inverse(z, ctx)
+    torch.testing.assert_close(t(w, ctx)[0], z, atol=1e-5, rtol=0)
+
+
+def brute_logdet(t: Transform, x: torch.Tensor, ctx: torch.Tensor | None) -> torch.Tensor:
+    """log|det J| of the per-example map, J from autograd on the flattened input."""
+    out = []
+    for i in range(x.shape[0]):
+        c = None if ctx is None else ctx[i : i + 1]
+
+        def f(v: torch.Tensor, c: torch.Tensor | None = c) -> torch.Tensor:
+            return t(v.reshape(1, *x.shape[1:]), c)[0].reshape(-1)
+
+        jac = torch.autograd.functional.jacobian(f, x[i].reshape(-1))
+        sign, logabs = torch.linalg.slogdet(jac)
+        assert sign != 0
+        out.append(logabs)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+def test_logdet_matches_autograd_jacobian(case: Case):
+    t = build(case)
+    x, ctx = inputs(case)
+    _, ld = t(x, ctx)
+    torch.testing.assert_close(ld, brute_logdet(t, x, ctx), atol=1e-4, rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+def test_gradients_reach_every_parameter(case: Case):
+    t = build(case)
+    x, ctx = inputs(case)
+    x.requires_grad_(True)
+    y, ld = t(x, ctx)
+    (y.square().sum() - ld.sum()).backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    for name, p in t.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids)
+def test_state_dict_round_trip(case: Case):
+    t = build(case)
+    fresh = case.make(torch.Generator().manual_seed(5)).double().eval()
+    fresh.load_state_dict(t.state_dict())
+    x, ctx = inputs(case)
+    y, ld = t(x, ctx)
+    y2, ld2 = fresh(x, ctx)
+    assert torch.equal(y, y2) and torch.equal(ld, ld2)
+
+
+@pytest.mark.parametrize(
+    "coupling",
+    [
+        AffineCoupling(half_mask(D), MLP(D, 2 * D, hidden=8)),
+        AdditiveCoupling(half_mask(D), MLP(D, D, hidden=8)),
+        SplineCoupling(half_mask(D), MLP(D, 23 * D, hidden=8)),
+    ],
+    ids=["affine", "additive", "spline"],
+)
+def test_zero_initialised_coupling_is_identity(coupling: Transform):
+    x = torch.randn(5, D, dtype=torch.float64) * 3
+    y, ld = coupling.double()(x)
+    torch.testing.assert_close(y, x, atol=1e-12, rtol=0)
+    torch.testing.assert_close(ld, torch.zeros(5, dtype=torch.float64), atol=1e-12, rtol=0)
+
+
+def test_coupling_keeps_masked_part_and_uses_context():
+    g = torch.Generator().manual_seed(3)
+    case = CASES[1]
+    t = build(case)
+    x, ctx = inputs(case)
+    y, _ = t(x, ctx)
+    kept = t.mask.bool()
+    assert torch.equal(y[:, kept], x[:, kept])
+    y_other, _ = t(x, torch.randn(ctx.shape, generator=g, dtype=torch.float64))
+    assert not torch.allclose(y_other[:, ~kept], y[:, ~kept])
+
+
+def test_split_passes_factored_out_channels_unchanged():
+    case = next(c for c in CASES if c.name == "split-glow")
+    t = build(case)
+    x, ctx = inputs(case)
+    y, _ = t(x, ctx)
+    assert torch.equal(y[:, 1:], x[:, 1:]) and not torch.allclose(y[:, :1], x[:, :1])

@@ -1,0 +1,31 @@
+"""Shared network blocks: shapes and zero-initialised outputs."""
+
+from __future__ import annotations
+
+import torch
+
+from genlab.nn import MLP, ConvResNet
+
+
+def test_mlp_shapes_and_zero_init():
+    x = torch.randn(7, 5)
+    net = MLP(5, 3, hidden=16, depth=2, dropout=0.1, activation="gelu")
+    assert net(x).shape == (7, 3) and torch.equal(net(x), torch.zeros(7, 3))
+    assert MLP(5, 3, depth=0)(x).shape == (7, 3)
+    net = MLP(5, 3, hidden=16, zero_init_last=False)
+    assert net(x).abs().sum() > 0
+
+
+def test_conv_resnet_shapes_and_zero_init():
+    x = torch.randn(2, 3, 6, 5)
+    net = ConvResNet(3, 4, hidden=8, blocks=2, dropout=0.1)
+    assert torch.equal(net(x), torch.zeros(2, 4, 6, 5))
+    net = ConvResNet(3, 4, hidden=6, blocks=1, zero_init_last=False, norm="none")
+    y = net(x)
+    assert y.shape == (2, 4, 6, 5) and y.abs().sum() > 0
+
+
+def test_conv_resnet_treats_examples_independently():
+    net = ConvResNet(2, 2, hidden=8, zero_init_last=False).eval()
+    x = torch.randn(4, 2, 4, 4)
+    torch.testing.assert_close(net(x)[:1], net(x[:1]))
