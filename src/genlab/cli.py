@@ -1,12 +1,17 @@
 """The ``genlab`` command: parses arguments, calls library functions, prints results.
 
-Any :class:`~genlab.errors.GenlabError` becomes one line on stderr and exit code 2.
+Any :class:`~genlab.errors.GenlabError` (and any argument error) becomes one line on
+stderr and exit code 2. An unexpected exception is a bug: one line and exit code 1,
+with the traceback only when ``GENLAB_DEBUG`` is set.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import math
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -15,7 +20,7 @@ from typing import NoReturn
 
 from genlab.errors import GenlabError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
@@ -27,20 +32,42 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def _split_overrides(parser: argparse.ArgumentParser, extra: list[str]) -> dict[str, str]:
     from genlab.config import parse_overrides
 
     bad = [a for a in extra if not OVERRIDE.match(a)]
     if bad:
-        parser.error(f"unrecognized arguments: {' '.join(bad)}")
+        parser.error(_unrecognized(parser, bad))
     return parse_overrides(extra)
+
+
+def _unrecognized(parser: argparse.ArgumentParser, bad: list[str]) -> str:
+    """``unrecognized arguments: ...`` with the closest option, when one is close."""
+    options = [o for action in parser._actions for o in action.option_strings]
+    flags = [a.split("=")[0] for a in bad if a.startswith("--")]
+    close = [m for f in flags for m in difflib.get_close_matches(f, options, n=1)]
+    hint = f"; did you mean {close[0]}?" if close else ""
+    if not close and parser.get_default("takes_overrides"):
+        hint = "; extra arguments must be key=value config overrides (e.g. train.lr=1e-3)"
+    return f"unrecognized arguments: {' '.join(bad)}{hint}"
 
 
 # ---------------------------------------------------------------- commands
 
 
 def cmd_datasets(args: argparse.Namespace, _extra: dict[str, str]) -> None:
-    from genlab.data import LoadOptions, dataset_available
+    from genlab.data import LoadOptions, data_root, dataset_available
     from genlab.registry import DATASETS
 
     opts = LoadOptions(data_dir=args.data_dir)
@@ -53,29 +80,41 @@ def cmd_datasets(args: argparse.Namespace, _extra: dict[str, str]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if any(row[4] == "no" for row in rows):
+        print(
+            f"\n'no': its files are not under {data_root(opts)}; put them there or point "
+            "--data-dir / GENLAB_DATA at their folder (see the README)"
+        )
+
+
+def _train_overrides(args: argparse.Namespace, overrides: dict[str, str]) -> dict[str, str]:
+    """``key=value`` overrides with the explicit flags on top; a key set both ways is an error."""
+    flags = {
+        "data.name": ("--data", args.data),
+        "data.data_dir": ("--data-dir", args.data_dir),
+        "train.steps": ("--steps", args.steps),
+        "train.batch_size": ("--batch-size", args.batch_size),
+        "train.seed": ("--seed", args.seed),
+        "train.device": ("--device", args.device),
+        "train.progress": ("--quiet", "false" if args.quiet else None),
+    }
+    given = {key: flag for key, flag in flags.items() if flag[1] is not None}
+    for key, (flag, value) in given.items():
+        if key in overrides:
+            shown = flag if flag == "--quiet" else f"{flag} {value}"
+            raise GenlabError(
+                f"{key} is given twice ({shown} and {key}={overrides[key]}); give it once"
+            )
+    return {**overrides, **{key: str(value) for key, (_flag, value) in given.items()}}
 
 
 def cmd_train(args: argparse.Namespace, overrides: dict[str, str]) -> None:
     from genlab import runs
 
-    flags = {
-        "data.name": args.data,
-        "data.data_dir": args.data_dir,
-        "train.steps": args.steps,
-        "train.batch_size": args.batch_size,
-        "train.seed": args.seed,
-        "train.device": args.device,
-    }
-    if args.quiet:
-        flags["train.progress"] = "false"
-    layered = {**overrides, **{k: v for k, v in flags.items() if v is not None}}
+    layered = _train_overrides(args, overrides)
     out = Path(args.out)
     if args.resume:
-        cfg, _meta = runs.read_config(out)
-        if cfg.family != args.family:
-            raise GenlabError(f"{out} is a {cfg.family!r} run, not {args.family!r}")
-        base = {k: v for k, v in runs.to_dict(cfg).items() if k != "family"}
-        cfg = runs.make_config(args.family, base=base, overrides=layered)
+        cfg = runs.resume_config(out, args.family, config_file=args.config, overrides=layered)
     else:
         cfg = runs.make_config(args.family, config_file=args.config, overrides=layered)
     runs.train_run(cfg, out, resume=args.resume, force=args.force)
@@ -83,22 +122,24 @@ def cmd_train(args: argparse.Namespace, overrides: dict[str, str]) -> None:
 
 
 def cmd_sample(args: argparse.Namespace, _extra: dict[str, str]) -> None:
-    from genlab.inference import sample_run, write_samples
+    from genlab.inference import check_out_path, sample_run, write_samples
     from genlab.runs import load_run
 
+    out = check_out_path(args.out)
     loaded = load_run(args.run, device=_device(args.device))
     options = {"sampler": args.sampler, "steps": args.steps}
     x = sample_run(loaded, args.n, seed=args.seed, options=options)
-    path = write_samples(x, loaded.meta, args.out)
+    path = write_samples(x, loaded.meta, out)
     print(f"{len(x)} samples ({loaded.weights} weights) written to {path}", file=sys.stderr)
 
 
 def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
-    from genlab.inference import evaluate_run, read_samples
+    from genlab.inference import check_metrics, evaluate_run, read_samples
     from genlab.runs import load_run
 
-    loaded = load_run(args.run, device=_device(args.device))
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    check_metrics(metrics)
+    loaded = load_run(args.run, device=_device(args.device))
     if args.data_dir:
         overrides = {**overrides, "data.data_dir": args.data_dir}
     samples = read_samples(args.samples, loaded.meta) if args.samples else None
@@ -110,8 +151,8 @@ def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
         seed=args.seed,
         data_overrides=overrides,
     )
-    if args.json:
-        print(json.dumps(result))
+    if args.json:  # strict JSON: a non-finite number becomes null
+        print(json.dumps({k: v if math.isfinite(v) else None for k, v in result.items()}))
         return
     print(
         f"{args.run}: {loaded.config.family} on {loaded.meta.name}, {loaded.weights} weights, "
@@ -130,16 +171,15 @@ def _device(choice: str) -> str:
 # ---------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="genlab", description="Train, sample and evaluate generative models.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
+def _add_datasets(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("datasets", help="list datasets and whether their files are present")
     d.add_argument(
         "--data-dir", help="folder holding dataset folders (default $GENLAB_DATA or ./data)"
     )
-    d.set_defaults(func=cmd_datasets)
+    d.set_defaults(func=cmd_datasets, parser=d)
 
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser(
         "train",
         help="train a model family into a run folder",
@@ -149,49 +189,86 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("family", help="model family (e.g. pixelwise)")
     t.add_argument("--data", help="dataset name (digits, toy2d:moons, mnist, cifar10, folder:PATH)")
     t.add_argument("--out", required=True, help="run folder to create")
-    t.add_argument("--steps", type=int, help="training steps")
-    t.add_argument("--batch-size", type=int, help="global batch size")
+    t.add_argument("--steps", type=_positive_int, help="training steps")
+    t.add_argument("--batch-size", type=_positive_int, help="global batch size")
     t.add_argument("--seed", type=int, help="random seed")
     t.add_argument("--config", help="YAML config file (sections data, train, model)")
     t.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     t.add_argument("--data-dir", help="folder holding dataset folders")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out")
-    t.add_argument("--force", action="store_true", help="replace an existing run in --out")
+    mode = t.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue the run in --out")
+    mode.add_argument("--force", action="store_true", help="replace an existing run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.set_defaults(func=cmd_train, takes_overrides=True)
+    t.set_defaults(func=cmd_train, takes_overrides=True, parser=t)
 
+
+def _add_sample(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run", help="run folder")
-    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("-n", type=_positive_int, default=64, help="number of samples (default 64)")
     s.add_argument("--sampler", help="sampler name, for families that have several")
-    s.add_argument("--steps", type=int, help="sampler steps, for iterative samplers")
+    s.add_argument("--steps", type=_positive_int, help="sampler steps, for iterative samplers")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--device", default="auto")
+    s.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     s.add_argument("--out", required=True, help="FILE.png (picture) or FILE.npz (array)")
-    s.set_defaults(func=cmd_sample)
+    s.set_defaults(func=cmd_sample, parser=s)
 
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="evaluate a trained run against the test split")
     e.add_argument("run", help="run folder")
     e.add_argument(
         "--metrics", default="bpd,fd,kid,pr,sharpness", help="comma-separated metric names"
     )
     e.add_argument("--json", action="store_true", help="print one JSON object (metric -> number)")
-    e.add_argument("--n-samples", type=int, default=1000, help="samples drawn for fd/kid/pr")
+    e.add_argument(
+        "--n-samples", type=_positive_int, default=1000, help="samples drawn for fd/kid/pr"
+    )
     e.add_argument("--samples", help=".npz of samples to score instead of drawing new ones")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--device", default="auto")
+    e.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     e.add_argument("--data-dir", help="folder holding dataset folders")
-    e.set_defaults(func=cmd_eval, takes_overrides=True)
+    e.set_defaults(func=cmd_eval, takes_overrides=True, parser=e)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="genlab", description="Train, sample and evaluate generative models.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_datasets, _add_train, _add_sample, _add_eval):
+        add(sub)
     return p
 
 
+def _internal_error(err: Exception) -> int:
+    """One line for an exception that is not a user error (a bug, or out of memory)."""
+    first = (str(err).strip().splitlines() or [""])[0][:200]
+    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
+        print(f"genlab: error: out of memory ({first}); lower --batch-size or -n", file=sys.stderr)
+        return 2
+    print(
+        f"genlab: internal error: {type(err).__name__}: {first} "
+        "(a bug in genlab; set GENLAB_DEBUG=1 to see the traceback)",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 ok, 2 user error, 1 bug, 130 interrupt)."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "takes_overrides", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        overrides = _split_overrides(parser, extra)
+        args, extra = parser.parse_known_args(argv)
+        sub: argparse.ArgumentParser = args.parser
+        if extra and not getattr(args, "takes_overrides", False):
+            sub.error(_unrecognized(sub, extra))
+        overrides = _split_overrides(sub, extra)
+    except SystemExit as done:  # --help, or an argument error already printed
+        return done.code if isinstance(done.code, int) else 2
+    return _run(args, overrides)
+
+
+def _run(args: argparse.Namespace, overrides: dict[str, str]) -> int:
+    try:
         args.func(args, overrides)
     except GenlabError as err:
         print(f"genlab: error: {err}", file=sys.stderr)
@@ -199,6 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("genlab: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        if os.environ.get("GENLAB_DEBUG"):
+            raise
+        return _internal_error(err)
     return 0
 
 

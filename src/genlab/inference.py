@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,19 @@ import torch
 from genlab.config import DataConfig, from_dict, nest, to_dict
 from genlab.data.dataset import DataMeta
 from genlab.errors import GenlabError
+from genlab.registry import unknown_name
 from genlab.runs import LoadedRun, load_data
 from genlab.viz import save_samples
 
-__all__ = ["DEFAULT_METRICS", "evaluate_run", "read_samples", "sample_run", "write_samples"]
+__all__ = [
+    "DEFAULT_METRICS",
+    "check_metrics",
+    "check_out_path",
+    "evaluate_run",
+    "read_samples",
+    "sample_run",
+    "write_samples",
+]
 
 DEFAULT_METRICS = ("bpd", "fd", "kid", "pr", "sharpness")
 
@@ -36,7 +46,7 @@ def sample_run(
     the family does not take is one clear error.
     """
     if n <= 0:
-        raise GenlabError(f"-n must be a positive number of samples, got {n}")
+        raise GenlabError(f"the number of samples must be positive, got {n}")
     model = loaded.model
     if not hasattr(model, "sample"):
         raise GenlabError(f"family {loaded.config.family!r} does not generate samples")
@@ -58,53 +68,90 @@ def sample_run(
     return torch.cat(parts)
 
 
+def check_out_path(path: str | Path) -> Path:
+    """``path`` as a samples file name: .png or .npz, in an existing folder."""
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".npz"):
+        raise GenlabError(f"--out {path}: use a .png (picture) or .npz (array) file name")
+    if not path.parent.is_dir():
+        raise GenlabError(f"--out {path}: folder {path.parent} does not exist; create it first")
+    if path.is_dir():
+        raise GenlabError(f"--out {path} is a folder; give a file name ending in .png or .npz")
+    return path
+
+
 def write_samples(x: torch.Tensor, meta: DataMeta, path: str | Path) -> Path:
     """Write samples as a picture (.png) or an array (.npz, key ``samples``), atomically.
 
     The .npz array holds integers in the dataset's own value range, (N, C, H, W) or
     (N, D); continuous data are stored as float32.
     """
-    path = Path(path)
+    path = check_out_path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".png", ".npz"):
-        raise GenlabError(f"--out {path}: use a .png (picture) or .npz (array) file name")
-    if not path.parent.exists():
-        raise GenlabError(f"--out {path}: folder {path.parent} does not exist")
     tmp = path.with_name(f".{path.stem}.tmp{suffix}")
     try:
         if suffix == ".png":
             save_samples(x, meta, tmp)
         else:
-            arr = x.numpy()
-            if meta.levels is not None:
-                arr = arr.astype(np.uint8 if meta.levels <= 256 else np.int32)
-            else:
-                arr = arr.astype(np.float32)
             with open(tmp, "wb") as f:
-                np.savez_compressed(f, samples=arr)
+                np.savez_compressed(f, samples=_as_array(x, meta))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
 
 
+def _as_array(x: torch.Tensor, meta: DataMeta) -> np.ndarray:
+    arr = x.numpy()
+    if meta.levels is None:
+        return arr.astype(np.float32)
+    return arr.astype(np.uint8 if meta.levels <= 256 else np.int32)
+
+
 def read_samples(path: str | Path, meta: DataMeta) -> torch.Tensor:
     """Samples from an .npz written by ``genlab sample`` (or any array ``samples``)."""
     path = Path(path)
+    if not path.is_file():
+        raise GenlabError(f"samples file {path} does not exist")
+    if not zipfile.is_zipfile(path):
+        raise GenlabError(
+            f"{path} is not an .npz file; write one with genlab sample --out FILE.npz"
+        )
     try:
         with np.load(path, allow_pickle=False) as f:
+            if "samples" not in f.files:
+                held = ", ".join(f.files) or "nothing"
+                raise GenlabError(f"{path} has no array 'samples' (it holds {held})")
             arr = f["samples"]
-    except FileNotFoundError:
-        raise GenlabError(f"samples file {path} does not exist") from None
-    except (OSError, ValueError, KeyError) as err:
-        raise GenlabError(f"{path} is not an .npz with an array 'samples' ({err})") from None
-    if tuple(arr.shape[1:]) != tuple(meta.shape):
-        raise GenlabError(
-            f"{path}: samples have shape {tuple(arr.shape[1:])} per item, the data {meta.shape}"
-        )
-    if meta.levels is not None and (arr.min() < 0 or arr.max() >= meta.levels):
-        raise GenlabError(f"{path}: sample values must lie in 0..{meta.levels - 1}")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        detail = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise GenlabError(f"{path} is not a readable .npz ({detail})") from None
+    _check_samples_array(path, arr, meta)
+    if arr.dtype.kind in "biu" and arr.dtype != np.uint8:
+        arr = arr.astype(np.int64)  # torch lacks most unsigned types
     return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def _check_samples_array(path: Path, arr: np.ndarray, meta: DataMeta) -> None:
+    want = ", ".join(["N", *map(str, meta.shape)])
+    if arr.ndim < 1 or tuple(arr.shape[1:]) != tuple(meta.shape) or len(arr) == 0:
+        raise GenlabError(
+            f"{path} holds samples of shape {tuple(arr.shape)}; this run's data needs "
+            f"({want}) with N >= 1"
+        )
+    if arr.dtype.kind not in "biuf":
+        raise GenlabError(f"{path} holds {arr.dtype} samples; expected numbers")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise GenlabError(f"{path} holds NaN or infinite sample values")
+    if meta.levels is None:
+        return
+    if arr.dtype.kind == "f" and not (arr == np.round(arr)).all():
+        raise GenlabError(f"{path} holds non-integer values; {meta.name} has integer levels")
+    if arr.min() < 0 or arr.max() >= meta.levels:
+        raise GenlabError(
+            f"{path} holds values in {arr.min()}..{arr.max()}; {meta.name} needs "
+            f"0..{meta.levels - 1}"
+        )
 
 
 def _eval_data(loaded: LoadedRun, data_overrides: Mapping[str, str]) -> Any:
@@ -118,9 +165,22 @@ def _eval_data(loaded: LoadedRun, data_overrides: Mapping[str, str]) -> Any:
     if ds.meta.shape != loaded.meta.shape or ds.meta.levels != loaded.meta.levels:
         raise GenlabError(
             f"data {ds.name} {ds.shape} (levels {ds.levels}) does not match the run's "
-            f"{loaded.meta.name} {loaded.meta.shape} (levels {loaded.meta.levels})"
+            f"{loaded.meta.name} {loaded.meta.shape} (levels {loaded.meta.levels}); "
+            "evaluate on the run's own data"
         )
     return ds
+
+
+def check_metrics(metrics: Sequence[str]) -> None:
+    """One GenlabError unless ``metrics`` is a non-empty list of known metric names."""
+    from genlab.metrics import SAMPLE_METRICS
+
+    known = ["bpd", *SAMPLE_METRICS]
+    if not metrics:
+        raise GenlabError(f"no metric given; choose among {', '.join(known)}")
+    for name in metrics:
+        if name not in known:
+            raise unknown_name("metric", name, known)
 
 
 def evaluate_run(
@@ -140,10 +200,7 @@ def evaluate_run(
     """
     from genlab.metrics import SAMPLE_METRICS, evaluate_samples, model_bits_per_dim
 
-    known = ("bpd", *SAMPLE_METRICS)
-    bad = [m for m in metrics if m not in known]
-    if bad:
-        raise GenlabError(f"unknown metric(s) {', '.join(bad)}; known: {', '.join(known)}")
+    check_metrics(metrics)
     ds = _eval_data(loaded, data_overrides or {})
     model = loaded.model
     device = next(model.parameters()).device

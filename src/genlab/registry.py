@@ -68,6 +68,7 @@ DATASETS: dict[str, DatasetEntry] = {
 # family name -> "module:attribute" of a genlab.family.Family
 FAMILIES: dict[str, str] = {
     "pixelwise": "genlab.pixelwise:FAMILY",
+    "flow": "genlab.flows:FAMILY",
 }
 
 # study name -> "module:attribute" of a genlab.studies.Study

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -33,21 +33,31 @@ from genlab.data.dataset import DataMeta, Dataset
 from genlab.errors import CheckpointError, ConfigError, GenlabError
 from genlab.family import Family, get_family
 from genlab.train import checkpoint as ckpt
+from genlab.train.distributed import DistInfo
 from genlab.train.seeding import seed_everything
 
 __all__ = [
     "LoadedRun",
     "build_model",
+    "check_config",
+    "check_run_dir",
+    "is_run_dir",
     "load",
     "load_data",
     "load_run",
     "make_config",
-    "prepare_run_dir",
+    "read_config",
+    "resume_config",
     "train_run",
 ]
 
 CONFIG_FILE = "config.yaml"
+STATE_FILE = "trainer_state.pt"
 Weights = Literal["auto", "best", "ema", "model"]
+DirAction = Literal["create", "reuse", "replace"]
+
+
+# ---------------------------------------------------------------- configs
 
 
 def make_config(
@@ -64,21 +74,101 @@ def make_config(
         layers = merge(layers, base)
     if config_file is not None:
         data = load_yaml(config_file)
+        data.pop("meta", None)  # a run's own config.yaml may serve as --config
         if data.pop("family", family) != family:
             raise ConfigError(f"config file {config_file} is for another family than {family!r}")
+        _check_sections(data, f"config file {config_file}: ")
         layers = merge(layers, data)
     layers = merge(layers, nest(dict(overrides or {})))
     return _run_config(fam, layers)
 
 
+SECTIONS = ("data", "train", "model")
+
+
+def _check_sections(layers: Mapping[str, Any], where: str = "") -> None:
+    """Every top-level key is a known section holding a mapping (or nothing)."""
+    for key, value in layers.items():
+        if key not in SECTIONS:
+            valid = ", ".join(f"{s}.…" for s in SECTIONS)
+            raise ConfigError(f"{where}unknown config section {key!r}; valid sections: {valid}")
+        if value is not None and not isinstance(value, Mapping):
+            raise ConfigError(
+                f"{where}config section {key!r} must map its keys to values, not {value!r}"
+            )
+
+
 def _run_config(fam: Family, layers: Mapping[str, Any]) -> RunConfig:
+    _check_sections(layers)
     sections = {"data": DataConfig, "train": TrainConfig, "model": fam.config}
-    for key in layers:
-        if key not in sections:
-            keys = [f"{s}.…" for s in sections]
-            raise ConfigError(f"unknown config section {key!r}; valid sections: {', '.join(keys)}")
     built = {name: from_dict(cls, layers.get(name), f"{name}.") for name, cls in sections.items()}
-    return RunConfig(family=fam.name, **built)
+    cfg = RunConfig(family=fam.name, **built)
+    check_config(cfg)
+    return cfg
+
+
+# key -> (is the value valid, what a valid value is)
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "train.steps": (lambda v: v >= 1, "at least 1"),
+    "train.batch_size": (lambda v: v >= 1, "at least 1"),
+    "train.lr": (lambda v: v > 0, "positive"),
+    "train.min_lr_ratio": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "train.warmup": (lambda v: v >= 0, "at least 0"),
+    "train.weight_decay": (lambda v: v >= 0, "at least 0"),
+    "train.beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "train.beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "train.grad_clip": (lambda v: v >= 0, "at least 0 (0 disables clipping)"),
+    "train.ema": (lambda v: 0 <= v < 1, "in [0, 1) (0 disables the EMA)"),
+    "train.val_fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "train.eval_every": (lambda v: v >= 1, "at least 1"),
+    "train.log_every": (lambda v: v >= 1, "at least 1"),
+    "train.ckpt_every": (lambda v: v >= 1, "at least 1"),
+    "train.sample_every": (lambda v: v >= 0, "at least 0 (0 disables sample grids)"),
+    "train.grid_size": (lambda v: v >= 1, "at least 1"),
+    "data.toy_samples": (lambda v: v >= 1, "at least 1"),
+    "data.test_fraction": (lambda v: 0 < v < 1, "in (0, 1)"),
+    "data.image_size": (lambda v: v is None or v >= 1, "at least 1"),
+}
+
+
+def check_config(cfg: RunConfig) -> None:
+    """One ConfigError for the first ``train.*`` / ``data.*`` value out of its range."""
+    for key, (valid, what) in _RULES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if not valid(value):
+            raise ConfigError(f"{key}={value} is out of range: it must be {what}")
+
+
+def resume_config(
+    run: str | Path,
+    family: str,
+    *,
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """The config saved in ``run``, with a YAML file and ``overrides`` on top, to resume it."""
+    run = Path(run)
+    if not (run / CONFIG_FILE).is_file():
+        raise CheckpointError(
+            f"cannot resume: {run} is not a genlab run (no {CONFIG_FILE}); "
+            "leave out --resume to start a new run there"
+        )
+    saved, _meta = read_config(run)
+    _check_family(run, saved.family, family)
+    base = {k: v for k, v in to_dict(saved).items() if k != "family"}
+    return make_config(family, config_file=config_file, base=base, overrides=overrides)
+
+
+def _check_family(run: Path, saved: str, wanted: str) -> None:
+    if saved != wanted:
+        raise CheckpointError(
+            f"cannot resume: {run} is a {saved!r} run, not {wanted!r}; "
+            f"resume it as {saved!r} or train {wanted!r} into another --out"
+        )
+
+
+# ---------------------------------------------------------------- data and model
 
 
 def load_data(data: DataConfig) -> Dataset:
@@ -100,6 +190,9 @@ def build_model(cfg: RunConfig, meta: DataMeta) -> nn.Module:
     return get_family(cfg.family).build(cfg.model, meta)
 
 
+# ---------------------------------------------------------------- config.yaml
+
+
 def _meta_dict(meta: DataMeta) -> dict[str, Any]:
     return {
         "name": meta.name,
@@ -107,6 +200,20 @@ def _meta_dict(meta: DataMeta) -> dict[str, Any]:
         "levels": meta.levels,
         "num_classes": meta.num_classes,
     }
+
+
+def _meta_from_dict(raw: Any) -> DataMeta:
+    """DataMeta from config.yaml's ``meta`` mapping; ValueError naming what is wrong."""
+    if not isinstance(raw, Mapping):
+        raise ValueError("'meta' is not a mapping")
+    shape, levels, classes = raw.get("shape"), raw.get("levels"), raw.get("num_classes")
+    if not isinstance(shape, list) or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise ValueError(f"meta.shape={shape!r} is not a list of positive integers")
+    if levels is not None and not (isinstance(levels, int) and levels >= 2):
+        raise ValueError(f"meta.levels={levels!r} is not an integer >= 2 or null")
+    if classes is not None and not (isinstance(classes, int) and classes >= 1):
+        raise ValueError(f"meta.num_classes={classes!r} is not a positive integer or null")
+    return DataMeta(str(raw.get("name")), tuple(shape), levels, classes)
 
 
 def save_config(cfg: RunConfig, meta: DataMeta, run: Path) -> None:
@@ -118,46 +225,131 @@ def save_config(cfg: RunConfig, meta: DataMeta, run: Path) -> None:
     os.replace(tmp, run / CONFIG_FILE)
 
 
-def read_config(run: Path) -> tuple[RunConfig, DataMeta]:
+def _read_mapping(path: Path) -> dict[str, Any]:
+    """config.yaml as a mapping with ``family`` and ``meta``; ValueError if it is not."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise ValueError("it is not a text file") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise ValueError(f"not valid YAML ({problem}{where})") from None
+    if not isinstance(raw, dict):
+        raise ValueError("it does not hold a mapping")
+    missing = [k for k in ("family", "meta") if k not in raw]
+    if missing:
+        raise ValueError(f"it has no {' or '.join(repr(k) for k in missing)} key")
+    return raw
+
+
+def read_config(run: str | Path) -> tuple[RunConfig, DataMeta]:
     """The config and data metadata saved in a run folder."""
     path = Path(run) / CONFIG_FILE
     if not path.is_file():
         raise CheckpointError(f"{run} is not a genlab run (no {CONFIG_FILE}); train one first")
     try:
-        raw = yaml.safe_load(path.read_text())
-        meta_raw = raw.pop("meta")
+        raw = _read_mapping(path)
+        meta = _meta_from_dict(raw.pop("meta"))
         family = raw.pop("family")
-        meta = DataMeta(
-            name=meta_raw["name"],
-            shape=tuple(meta_raw["shape"]),
-            levels=meta_raw["levels"],
-            num_classes=meta_raw["num_classes"],
-        )
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as err:
-        raise CheckpointError(f"{path} is corrupt ({type(err).__name__}: {err})") from None
-    return _run_config(get_family(family), raw), meta
+        cfg = _run_config(get_family(str(family)), raw)
+    except (ValueError, GenlabError) as err:
+        raise CheckpointError(
+            f"{path} is corrupt: {err}; restore it or retrain the run with --force"
+        ) from None
+    return cfg, meta
 
 
-def prepare_run_dir(out: Path, *, resume: bool, force: bool) -> None:
-    """Check ``out`` may be written; with ``force`` remove an old run (never other data)."""
-    if resume:
-        if not (out / CONFIG_FILE).is_file():
-            raise CheckpointError(f"cannot resume: {out} is not a genlab run (no {CONFIG_FILE})")
-        return
+def is_run_dir(path: Path) -> bool:
+    """Whether ``path`` holds a genlab run: a config.yaml with ``family`` and ``meta``."""
+    try:
+        _read_mapping(path / CONFIG_FILE)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- run folders
+
+
+def check_run_dir(out: Path, *, force: bool) -> DirAction:
+    """How a new run may use ``out``: create it, reuse an empty folder, or replace a run.
+
+    Raises one GenlabError when it may not; writes nothing.
+    """
     if not out.exists():
-        return
-    if out.is_file():
+        return "create"
+    if not out.is_dir():
         raise GenlabError(f"--out {out} is a file; give a folder path for the run")
     if not any(out.iterdir()):
-        return
+        return "reuse"
+    if not is_run_dir(out):
+        what = "--force deletes only genlab runs" if force else "a run needs an empty folder"
+        raise GenlabError(
+            f"--out {out} is a non-empty folder that is not a genlab run ({what}); "
+            "choose another --out"
+        )
     if not force:
         raise GenlabError(
             f"{out} already holds a run; use --resume to continue it, --force to replace it, "
             "or another --out"
         )
-    if not (out / CONFIG_FILE).is_file():
-        raise GenlabError(f"{out} is not empty and is not a genlab run; refusing to delete it")
-    shutil.rmtree(out)
+    return "replace"
+
+
+def _check_resumable(out: Path, cfg: RunConfig, meta: DataMeta) -> None:
+    """Resuming ``out`` with ``cfg`` on data ``meta`` can work; reads only."""
+    saved, saved_meta = read_config(out)
+    _check_family(out, saved.family, cfg.family)
+    if saved_meta != meta:
+        raise CheckpointError(
+            f"cannot resume: {out} was trained on {saved_meta.name} {saved_meta.shape} "
+            f"(levels {saved_meta.levels}), not {meta.name} {meta.shape} (levels {meta.levels}); "
+            "resume with the run's own data"
+        )
+    step = int(ckpt.load_state(out / STATE_FILE)["step"])
+    if step >= cfg.train.steps:
+        raise ConfigError(
+            f"{out} is already at step {step} of train.steps={cfg.train.steps}; "
+            f"resume with --steps N (N > {step}) to train longer"
+        )
+
+
+def _on_main(dist_info: DistInfo, action: Callable[[], None]) -> None:
+    """Run ``action`` on rank 0; under DDP every rank raises its error, so none waits forever."""
+    error: GenlabError | None = None
+    if dist_info.is_main:
+        try:
+            action()
+        except GenlabError as err:
+            error = err
+    if dist_info.enabled:
+        import torch.distributed as dist
+
+        box = [None if error is None else str(error)]
+        dist.broadcast_object_list(box, src=0)
+        if box[0] is not None and error is None:
+            error = GenlabError(box[0])
+    if error is not None:
+        raise error
+
+
+def _discard_unfinished(out: Path, keep_dir: bool) -> None:
+    """Remove a new run that failed before its first checkpoint (it cannot be resumed)."""
+    if (out / STATE_FILE).exists() or (out / ckpt.STAGE / ckpt.MARKER).exists():
+        return
+    if not keep_dir:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- training
 
 
 def train_run(
@@ -170,31 +362,57 @@ def train_run(
 ) -> Path:
     """Train ``cfg`` into the run folder ``out``; returns its path.
 
-    Every check (config, data, model, folder) happens before anything is written.
+    Every check (config, data, model, folder, checkpoint) happens before anything is
+    written; a new run that fails before its first checkpoint is removed again.
     """
     from genlab.train import Trainer, init_distributed, resolve_device
 
     out = Path(out)
+    check_config(cfg)
     device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
     dataset = load_data(cfg.data)
     model = build_model(cfg, dataset.meta)
     dist_info = init_distributed(device)
-    if dist_info.is_main:
-        prepare_run_dir(out, resume=resume, force=force)
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, dataset.meta, out)
-    trainer = Trainer(
-        model,
-        dataset,
-        cfg.train,
-        out,
-        device=device,
-        dist_info=dist_info,
-        resume=resume,
-        callbacks=callbacks,
-    )
-    trainer.fit()
+
+    def trainer() -> Trainer:
+        return Trainer(
+            model,
+            dataset,
+            cfg.train,
+            out,
+            device=device,
+            dist_info=dist_info,
+            resume=resume,
+            callbacks=callbacks,
+        )
+
+    if resume:
+        _on_main(dist_info, lambda: ckpt.recover(out))  # finish a commit cut by a kill
+        _check_resumable(out, cfg, dataset.meta)
+        loaded = trainer()  # reads the checkpoint; a bad one stops here, nothing written
+        _on_main(dist_info, lambda: save_config(cfg, dataset.meta, out))
+        loaded.fit()
+        return out
+    actions: list[DirAction] = []
+    _on_main(dist_info, lambda: actions.append(check_run_dir(out, force=force)))
+    try:
+        _on_main(dist_info, lambda: _create_run_dir(out, actions[0], cfg, dataset.meta))
+        trainer().fit()
+    except BaseException:
+        if dist_info.is_main and actions:
+            _discard_unfinished(out, keep_dir=actions[0] == "reuse")
+        raise
     return out
+
+
+def _create_run_dir(out: Path, action: DirAction, cfg: RunConfig, meta: DataMeta) -> None:
+    if action == "replace":
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, meta, out)
+
+
+# ---------------------------------------------------------------- loading
 
 
 @dataclass(frozen=True)
@@ -205,13 +423,21 @@ class LoadedRun:
     weights: str  # which weights were loaded: best, ema or model
 
 
+def _fit_problem(err: RuntimeError) -> str:
+    """The informative line of load_state_dict's multi-line error."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(err).__name__)
+    return detail.rstrip(".")[:200]
+
+
 def load_run(
     run: str | Path, *, weights: Weights = "auto", device: str | torch.device = "cpu"
 ) -> LoadedRun:
     """Rebuild a run's model from its folder, in eval mode.
 
     ``weights="auto"`` takes the validation-selected weights (best) when the run kept
-    them, else the EMA weights, else the raw ones.
+    them, else the EMA weights, else the raw ones. Nothing in the folder is changed,
+    except that an interrupted checkpoint commit is finished (when writable).
     """
     run = Path(run)
     cfg, meta = read_config(run)
@@ -226,8 +452,10 @@ def load_run(
             try:
                 model.load_state_dict(state)
             except RuntimeError as err:
-                first = str(err).splitlines()[0]
-                raise CheckpointError(f"{path} does not fit the model ({first})") from None
+                raise CheckpointError(
+                    f"{path} does not fit the model in {CONFIG_FILE} ({_fit_problem(err)}); "
+                    "restore it or retrain the run"
+                ) from None
             return LoadedRun(cfg, meta, model.to(device).eval(), name)
     raise CheckpointError(f"{run} holds no weights (model.safetensors); was training interrupted?")
 

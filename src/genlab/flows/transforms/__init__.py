@@ -20,7 +20,7 @@ from genlab.flows.transforms.masks import (
 )
 from genlab.flows.transforms.multiscale import Split
 from genlab.flows.transforms.permutation import Permutation
-from genlab.flows.transforms.reshape import Squeeze, Unsqueeze
+from genlab.flows.transforms.reshape import Flatten, Squeeze, Unsqueeze
 from genlab.flows.transforms.splines import SplineCoupling, rq_spline
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "AdditiveCoupling",
     "AffineCoupling",
     "Compose",
+    "Flatten",
     "InvertibleConv1x1",
     "Logit",
     "MaskedCoupling",

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from genlab.flows.transforms.base import Transform
 
-__all__ = ["Squeeze", "Unsqueeze"]
+__all__ = ["Flatten", "Squeeze", "Unsqueeze"]
 
 
 def _check(x: torch.Tensor, factor: int) -> None:
@@ -55,3 +55,21 @@ class Unsqueeze(Transform):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         _check(y, self.factor)
         return F.pixel_unshuffle(y, self.factor), y.new_zeros(y.shape[0])
+
+
+class Flatten(Transform):
+    """(N, *shape) -> (N, prod(shape)) and back; a relabelling, so ``logdet = 0``."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return x.reshape(x.shape[0], -1), x.new_zeros(x.shape[0])
+
+    def inverse(
+        self, y: torch.Tensor, context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return y.reshape(y.shape[0], *self.shape), y.new_zeros(y.shape[0])
