@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["reference_digits.py", "trainer_overhead.py"]
+BENCHMARKS = [
+    "reference_digits.py",
+    "trainer_overhead.py",
+    "flow_speed.py",
+    "flow_quality_digits.py",
+]
 
 if __name__ == "__main__":
     failed = []

@@ -31,6 +31,7 @@ __all__ = [
     "load_yaml",
     "parse_overrides",
     "to_dict",
+    "yaml_problem",
 ]
 
 
@@ -257,6 +258,13 @@ def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """One line for a YAML error: the problem and where it is."""
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"{getattr(err, 'problem', None) or type(err).__name__}{where}"
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML config file (a mapping); one clear error if absent or malformed."""
     p = Path(path)
@@ -264,9 +272,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(p.read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file {p} does not exist") from None
-    except (OSError, yaml.YAMLError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"config file {p} is not valid YAML: {first}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {p} is not valid YAML: {yaml_problem(err)}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {p} cannot be read ({type(err).__name__})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -27,6 +27,7 @@ from genlab.config import (
     merge,
     nest,
     to_dict,
+    yaml_problem,
 )
 from genlab.data import LoadOptions, load_dataset
 from genlab.data.dataset import DataMeta, Dataset
@@ -232,10 +233,7 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ValueError("it is not a text file") from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or type(err).__name__
-        raise ValueError(f"not valid YAML ({problem}{where})") from None
+        raise ValueError(f"not valid YAML ({yaml_problem(err)})") from None
     if not isinstance(raw, dict):
         raise ValueError("it does not hold a mapping")
     missing = [k for k in ("family", "meta") if k not in raw]
@@ -423,13 +421,6 @@ class LoadedRun:
     weights: str  # which weights were loaded: best, ema or model
 
 
-def _fit_problem(err: RuntimeError) -> str:
-    """The informative line of load_state_dict's multi-line error."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(err).__name__)
-    return detail.rstrip(".")[:200]
-
-
 def load_run(
     run: str | Path, *, weights: Weights = "auto", device: str | torch.device = "cpu"
 ) -> LoadedRun:
@@ -453,7 +444,7 @@ def load_run(
                 model.load_state_dict(state)
             except RuntimeError as err:
                 raise CheckpointError(
-                    f"{path} does not fit the model in {CONFIG_FILE} ({_fit_problem(err)}); "
+                    f"{path} does not fit the model in {CONFIG_FILE} ({ckpt.fit_problem(err)}); "
                     "restore it or retrain the run"
                 ) from None
             return LoadedRun(cfg, meta, model.to(device).eval(), name)

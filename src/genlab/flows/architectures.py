@@ -100,15 +100,19 @@ def realnvp_vector(dims: int, cfg: Any, cond: Conditioner) -> Transform:
 
 
 def realnvp_flat_image(shape: tuple[int, ...], cfg: Any, cond: Conditioner) -> Transform:
-    """Checkerboard couplings on a flattened image, with MLP conditioners."""
+    """Couplings on a flattened image with MLP conditioners: checkerboard masks of
+    alternating parity, or (``cfg.permute``) half masks after fixed random permutations."""
     dims = shape[0] * shape[1] * shape[2]
+    g = torch.Generator().manual_seed(0)
     layers: list[Transform] = []
     for i in range(2 * cfg.steps):
-        mask = checkerboard_mask(*shape, parity=i % 2).flatten()
-        layers += [
-            ActNorm(dims),
-            AffineCoupling(mask, cond(dims, 2 * dims), scale_bound=cfg.scale_bound),
-        ]
+        if cfg.permute:
+            mask = half_mask(dims, flip=bool(i % 2))
+            layers.append(Permutation.random(dims, g))
+        else:
+            mask = checkerboard_mask(*shape, parity=i % 2).flatten()
+        coupling = AffineCoupling(mask, cond(dims, 2 * dims), scale_bound=cfg.scale_bound)
+        layers += [ActNorm(dims), coupling]
     return Compose(*layers)
 
 

@@ -53,6 +53,7 @@ class FlowConfig:
     dequantization: Literal["none", "uniform", "variational"] = "uniform"
     conditioner: Literal["auto", "mlp", "conv"] = "auto"  # realnvp on images; auto: mlp
     # when an image has <= 256 values (digits: a conv net on 8x8 costs 20x an MLP)
+    permute: bool = False  # realnvp with MLPs: half masks after random permutations
     steps: int = 4  # coupling steps (per scale for realnvp/glow; pairs for nsf and vectors)
     scales: int = 2  # glow levels
     hidden: int = 256  # MLP conditioner units

@@ -25,7 +25,14 @@ from safetensors.torch import load_file, save_file
 
 from genlab.errors import CheckpointError
 
-__all__ = ["load_state", "load_weights", "recover", "save_weights", "write_checkpoint"]
+__all__ = [
+    "fit_problem",
+    "load_state",
+    "load_weights",
+    "recover",
+    "save_weights",
+    "write_checkpoint",
+]
 
 STAGE = ".checkpoint-tmp"
 MARKER = "COMPLETE"
@@ -104,7 +111,7 @@ def load_state(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # any unpickling failure means a corrupt or foreign file
         raise CheckpointError(
-            f"{path} is corrupt or not a genlab trainer state ({_first_line(err)}); "
+            f"{path} is corrupt or not a genlab trainer state ({type(err).__name__}); "
             "restart the run with --force"
         ) from None
     if not isinstance(state, dict) or "step" not in state:
@@ -115,3 +122,10 @@ def load_state(path: Path) -> dict[str, Any]:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0][:160] if text else type(err).__name__
+
+
+def fit_problem(err: RuntimeError) -> str:
+    """The informative line of ``load_state_dict``'s multi-line error."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(err).__name__)
+    return detail.rstrip(".")[:200]

@@ -356,5 +356,6 @@ class Trainer:
         try:
             model.load_state_dict(weights)
         except RuntimeError as err:
-            first = str(err).splitlines()[0]
-            raise CheckpointError(f"{where}: weights do not fit the model ({first})") from None
+            raise CheckpointError(
+                f"{where}: weights do not fit the model ({ckpt.fit_problem(err)})"
+            ) from None

@@ -1,0 +1,93 @@
+"""Flow speed on digits, CPU, one thread, batch 128: training, nll and sampling images/s.
+
+For each preset at its default size: parameters, training images/s (forward, backward,
+AdamW step), ``nll`` images/s (no grad, eval mode) and ``sample`` images/s. Reference
+numbers quoted in the issue, same machine and protocol: a public library's RealNVP of
+0.73M parameters trains at ~9,900 images/s and scores ~58,000 images/s; its Glow of
+0.43M at ~1,800 and ~5,200.
+
+    python benchmarks/flow_speed.py [--presets realnvp,glow,nsf] [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from genlab.data import load_dataset
+from genlab.runs import build_model, make_config
+
+
+def _rate(fn, n_images: int, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return n_images / times[len(times) // 2]  # median
+
+
+def measure(preset: str, batch: int, repeats: int, overrides: dict[str, str]) -> dict[str, float]:
+    ds = load_dataset("digits")
+    cfg = make_config("flow", overrides={"model.preset": preset, **overrides})
+    model = build_model(cfg, ds.meta)
+    model.prepare(ds.train.x)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = ds.train.x[:batch]
+
+    def train_step() -> None:
+        loss, _ = model.loss(x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    model.train()
+    train = _rate(train_step, batch, repeats)
+    model.eval()
+    with torch.no_grad():
+        nll = _rate(lambda: model.nll(x), batch, repeats)
+        sample = _rate(lambda: model.sample(batch), batch, repeats)
+    params = sum(p.numel() for p in model.parameters())
+    return {
+        "params": params,
+        "train_images_per_s": train,
+        "nll_images_per_s": nll,
+        "sample_images_per_s": sample,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--presets", default="realnvp,glow,nsf")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "flow_speed.json"))
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    rows = {}
+    for preset in args.presets.split(","):
+        rows[preset] = measure(preset, args.batch, args.repeats, {})
+        r = rows[preset]
+        print(
+            f"{preset:8s} {r['params'] / 1e6:5.2f}M params  train {r['train_images_per_s']:8,.0f}"
+            f"  nll {r['nll_images_per_s']:8,.0f}  sample {r['sample_images_per_s']:8,.0f} img/s"
+        )
+    result = {
+        "protocol": "digits, CPU, 1 thread, batch 128, median of repeats, default sizes",
+        "reference": {
+            "realnvp_0.73M": {"train": 9900, "nll": 58000},
+            "glow_0.43M": {"train": 1800, "nll": 5200},
+        },
+        "presets": rows,
+    }
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
