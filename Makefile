@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.genlab-installed
 PYTEST_ARGS ?=
 DEMO_RUN ?= runs/demo-pixelwise
+REPORT ?= reports/quick
 
 .PHONY: venv demo test test-slow bench lint format chromium clean
 
@@ -24,8 +25,10 @@ demo: venv
 	$(BIN)/genlab sample $(DEMO_RUN) -n 64 --out $(DEMO_RUN)/grid.png
 	$(BIN)/genlab eval $(DEMO_RUN) --metrics bpd,fd,kid
 	@echo "sample grid: $(DEMO_RUN)/grid.png"
+	$(BIN)/genlab report --budget quick --out $(REPORT)
+	@echo "report: $(REPORT)/index.html"
 
-test: venv lint
+test: venv lint chromium
 	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)
 
 test-slow: venv
@@ -41,6 +44,21 @@ lint: venv
 format: venv
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
+
+# Debian's chromium, for the test that renders the report page headless. Installs
+# only when absent (sudo -n unless root: never prompts); if that fails the browser
+# test is skipped.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "warning: no chromium and no apt-get; the browser test will be skipped"; \
+	else \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  echo "installing chromium (apt-get) for the browser test"; \
+	  ( $$SUDO apt-get update -qq && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ) \
+	  || echo "warning: could not install chromium; the browser test will be skipped"; \
+	fi
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -162,6 +162,24 @@ def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
         print(f"  {key:28s} {value:.6g}")
 
 
+def cmd_study(args: argparse.Namespace, _extra: dict[str, str]) -> None:
+    from genlab.studies import RESULTS_FILE, run_study
+
+    result = run_study(args.name, args.budget, Path(args.out), args.device)
+    print(f"{args.name}: {result.verdict}")
+    print(f"  claim: {result.claim}")
+    print(f"  {result.summary}")
+    print(f"  results: {Path(args.out) / RESULTS_FILE}")
+
+
+def cmd_report(args: argparse.Namespace, _extra: dict[str, str]) -> None:
+    from genlab.report import build_report
+
+    names = None if args.studies is None else [n.strip() for n in args.studies.split(",")]
+    path = build_report(args.budget, Path(args.out), args.device, studies=names)
+    print(f"report written to {path}")
+
+
 def _device(choice: str) -> str:
     from genlab.train.distributed import resolve_device
 
@@ -231,10 +249,50 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=cmd_eval, takes_overrides=True, parser=e)
 
 
+def _add_study(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser(
+        "study",
+        help="run one study: its claim, evidence and verdict (results.json + figures)",
+        description="Run study NAME into --out: results.json (claim, evidence, verdict, "
+        "tables) and PNG figures; training runs go under OUT/runs/.",
+    )
+    from genlab.registry import STUDIES
+
+    s.add_argument("name", help=f"study name ({', '.join(STUDIES)})")
+    s.add_argument(
+        "--budget",
+        choices=["quick", "full"],
+        default="quick",
+        help="quick: minutes on 2 CPU cores (default); full: longer, meant for a GPU",
+    )
+    s.add_argument("--out", required=True, help="folder for the study's results")
+    s.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    s.set_defaults(func=cmd_study, parser=s)
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser(
+        "report",
+        help="run every study and write one self-contained HTML page",
+        description="Run every registered study into OUT/<study>/ and write OUT/index.html, "
+        "one page with every claim, verdict, table and figure, that opens offline.",
+    )
+    r.add_argument(
+        "--budget",
+        choices=["quick", "full"],
+        default="quick",
+        help="quick: minutes on 2 CPU cores (default); full: longer, meant for a GPU",
+    )
+    r.add_argument("--out", required=True, help="folder for the page and the studies' results")
+    r.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    r.add_argument("--studies", help="comma-separated study names (default: all)")
+    r.set_defaults(func=cmd_report, parser=r)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="genlab", description="Train, sample and evaluate generative models.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_datasets, _add_train, _add_sample, _add_eval):
+    for add in (_add_datasets, _add_train, _add_sample, _add_eval, _add_study, _add_report):
         add(sub)
     return p
 

@@ -72,7 +72,10 @@ FAMILIES: dict[str, str] = {
 }
 
 # study name -> "module:attribute" of a genlab.studies.Study
-STUDIES: dict[str, str] = {}
+STUDIES: dict[str, str] = {
+    "coupling": "genlab.studies.coupling:STUDY",
+    "dequantization": "genlab.studies.dequantization:STUDY",
+}
 
 
 def resolve(target: str) -> Any:

@@ -38,3 +38,15 @@ def test_no_init_in_eval_and_flag_survives_state_dict():
     fresh.load_state_dict(layer.state_dict())
     assert bool(fresh.initialized)
     assert torch.equal(fresh(x + 5)[0], layer(x + 5)[0])
+
+
+def test_constant_features_keep_unit_scale():
+    from genlab.flows.transforms import ActNorm
+
+    x = torch.randn(64, 3)
+    x[:, 1] = 2.0  # constant on the batch
+    norm = ActNorm(3)
+    norm.initialize(x)
+    y, _ = norm(x)
+    assert float(norm.log_scale[1]) == 0.0 and torch.allclose(y[:, 1], torch.zeros(64))
+    torch.testing.assert_close(y[:, [0, 2]].std(0, correction=0), torch.ones(2), atol=1e-4, rtol=0)

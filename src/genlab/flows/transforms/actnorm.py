@@ -41,11 +41,15 @@ class ActNorm(Transform):
 
     @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:
-        """Set scale and bias so that ``forward(x)`` has zero mean and unit variance."""
+        """Set scale and bias so that ``forward(x)`` has zero mean and unit variance.
+
+        A feature that is (nearly) constant on the batch keeps scale 1: dividing by its
+        tiny spread would multiply every later deviation by up to 1/eps (e.g. constant
+        border pixels of digits without dequantization noise)."""
         dims = [0, *range(2, x.dim())]
         mean = x.mean(dim=dims)
         std = x.std(dim=dims, correction=0)
-        self.log_scale.copy_(-torch.log(std + self.eps))
+        self.log_scale.copy_(torch.where(std < 1e-3, 0.0, -torch.log(std + self.eps)))
         self.bias.copy_(-mean * torch.exp(self.log_scale))
         self.initialized.fill_(True)
 

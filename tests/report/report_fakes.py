@@ -1,0 +1,40 @@
+"""A fake study for the report tests: instant, with figures and text that needs escaping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from genlab.errors import TrainingDiverged
+from genlab.studies import Figure, Study, StudyResult, Table
+
+NASTY = '<script>alert("x")</script> & "quoted" \'single\' <b>bold</b>'
+
+
+def _png(path: Path, color: tuple[int, int, int]) -> None:
+    Image.new("RGB", (40, 30), color).save(path)
+
+
+def run_fake(budget: str, out: Path, device: str) -> StudyResult:
+    _png(out / "one.png", (200, 30, 30))
+    _png(out / "two.png", (30, 30, 200))
+    return StudyResult(
+        study="fake",
+        question=f"Does escaping work? {NASTY}",
+        claim=f"Text is escaped: {NASTY}",
+        verdict="holds",
+        summary="a see http://example.com/x in text is fine; only src/href matter",
+        evidence={"tiny": 1.5e-15, "big": 123456789.0, "plain": 2.4376, "missing": None},
+        tables=[Table(f"table {NASTY}", ["name", "value"], [[NASTY, 1.0], ["n", None]], NASTY)],
+        figures=[Figure("one.png", f"first {NASTY}"), Figure("two.png", "second")],
+        protocol={"budget_seen": budget, "device_seen": device, "dims": [2, 4]},
+    )
+
+
+def run_broken(budget: str, out: Path, device: str) -> StudyResult:
+    raise TrainingDiverged("training diverged at step 3: loss = nan")
+
+
+FAKE = Study(name="fake", question="q", claim="c", run=run_fake)
+BROKEN = Study(name="broken", question="q", claim="c", run=run_broken)

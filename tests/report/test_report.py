@@ -1,0 +1,135 @@
+"""The report page: self-contained (figures as data URIs, no URL), escaped, complete."""
+
+from __future__ import annotations
+
+import base64
+import html
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from report_fakes import NASTY
+
+from genlab.cli import main
+from genlab.errors import GenlabError
+from genlab.report import build_report, format_cell
+from genlab.studies import read_result
+
+
+class Tags(HTMLParser):
+    """Every start tag with its attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def parse(page: str) -> list[tuple[str, dict[str, str | None]]]:
+    p = Tags()
+    p.feed(page)
+    return p.tags
+
+
+@pytest.fixture
+def page(fake_studies, tmp_path: Path) -> tuple[Path, str]:
+    path = build_report("quick", tmp_path / "rep", "cpu", studies=["fake"])
+    return path, path.read_text(encoding="utf-8")
+
+
+def test_page_is_self_contained(page):
+    path, text = page
+    assert path.name == "index.html"
+    tags = parse(text)
+    imgs = [a for t, a in tags if t == "img"]
+    assert len(imgs) == 2
+    for attrs, name in zip(imgs, ["one.png", "two.png"], strict=True):
+        src = attrs["src"] or ""
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1]) == (path.parent / "fake" / name).read_bytes()
+    for tag, attrs in tags:
+        assert tag not in ("script", "link", "iframe", "object", "embed"), tag
+        for key in ("src", "href"):
+            value = attrs.get(key)
+            if value is not None:
+                assert value.startswith(("data:", "#")), (tag, key, value)
+    assert "url(" not in text and "@import" not in text
+
+
+def test_text_is_escaped(page):
+    _, text = page
+    assert "<script>" not in text and "<b>bold" not in text
+    assert html.escape(NASTY, quote=True) in text
+    assert 'alt="first &lt;script&gt;' in text
+
+
+def test_page_shows_claim_verdict_evidence_and_protocol(page):
+    _, text = page
+    for fragment in ["Question.", "Claim.", "v-holds", "Evidence", "Protocol", "1.50e-15"]:
+        assert fragment in text
+    assert "budget_seen" in text and "quick" in text and "device_seen" in text
+    assert "1.23e+08" in text and "2.438" in text and "–" in text  # formatted numbers
+
+
+def test_results_json_written_with_protocol(page):
+    path, _ = page
+    result = read_result(path.parent / "fake")
+    assert result.verdict == "holds" and result.evidence["missing"] is None
+    assert result.protocol["budget"] == "quick" and result.protocol["device"] == "cpu"
+    assert result.protocol["wall_time_s"] >= 0
+
+
+def test_failed_study_is_shown_and_reported(fake_studies, tmp_path):
+    out = tmp_path / "rep"
+    with pytest.raises(GenlabError, match="broken: training diverged"):
+        build_report("quick", out, "cpu", studies=["fake", "broken"])
+    text = (out / "index.html").read_text()
+    assert "v-failed" in text and "training diverged at step 3" in text and "v-holds" in text
+
+
+def test_unknown_study_fails_before_anything_is_written(tmp_path):
+    with pytest.raises(GenlabError, match="unknown study 'nope'.*known: coupling, dequantization"):
+        build_report("quick", tmp_path / "rep", "cpu", studies=["nope"])
+    assert not (tmp_path / "rep").exists()
+
+
+def test_cli_report_and_study(fake_studies, tmp_path, capsys):
+    assert (
+        main(["report", "--studies", "fake", "--out", str(tmp_path / "r"), "--device", "cpu"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert f"report written to {tmp_path / 'r' / 'index.html'}" in out
+    assert main(["study", "fake", "--out", str(tmp_path / "s"), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "fake: holds" in out and str(tmp_path / "s" / "results.json") in out
+
+
+def test_cli_unknown_study_is_one_line(tmp_path, capsys):
+    assert main(["study", "coupon", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "genlab: error: unknown study 'coupon' (did you mean 'coupling'?); "
+        "known: coupling, dequantization"
+    ]
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "–"),
+        (3, "3"),
+        (2.0, "2"),
+        (0.0, "0"),
+        (2.43761, "2.438"),
+        (1e-7, "1.00e-07"),
+        (float("nan"), "nan"),
+        ("a<b", "a<b"),
+        ([2, 4], "2, 4"),
+        (True, "yes"),
+    ],
+)
+def test_format_cell(value, text):
+    assert format_cell(value) == text
