@@ -18,8 +18,15 @@ from pathlib import Path
 
 import torch
 
+from genlab.config import TrainConfig
 from genlab.data import load_dataset
 from genlab.runs import build_model, make_config
+from genlab.train.optim import make_optimizer
+
+EQUAL_SIZE = {
+    "realnvp": ("0.75M", {"model.hidden": "224"}),
+    "glow": ("0.43M", {"model.channels": "32", "model.steps": "4"}),
+}
 
 
 def _rate(fn, n_images: int, repeats: int) -> float:
@@ -38,7 +45,7 @@ def measure(preset: str, batch: int, repeats: int, overrides: dict[str, str]) ->
     cfg = make_config("flow", overrides={"model.preset": preset, **overrides})
     model = build_model(cfg, ds.meta)
     model.prepare(ds.train.x)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = make_optimizer(model, TrainConfig(lr=1e-4))  # the trainer's AdamW
     x = ds.train.x[:batch]
 
     def train_step() -> None:
@@ -73,9 +80,13 @@ def main() -> None:
     rows = {}
     for preset in args.presets.split(","):
         rows[preset] = measure(preset, args.batch, args.repeats, {})
-        r = rows[preset]
+        if preset in EQUAL_SIZE:  # the sizes of the quoted reference models
+            rows[f"{preset}@{EQUAL_SIZE[preset][0]}"] = measure(
+                preset, args.batch, args.repeats, EQUAL_SIZE[preset][1]
+            )
+    for name, r in rows.items():
         print(
-            f"{preset:8s} {r['params'] / 1e6:5.2f}M params  train {r['train_images_per_s']:8,.0f}"
+            f"{name:14s} {r['params'] / 1e6:5.2f}M params  train {r['train_images_per_s']:8,.0f}"
             f"  nll {r['nll_images_per_s']:8,.0f}  sample {r['sample_images_per_s']:8,.0f} img/s"
         )
     result = {

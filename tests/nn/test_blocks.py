@@ -29,3 +29,16 @@ def test_conv_resnet_treats_examples_independently():
     net = ConvResNet(2, 2, hidden=8, zero_init_last=False).eval()
     x = torch.randn(4, 2, 4, 4)
     torch.testing.assert_close(net(x)[:1], net(x[:1]))
+
+
+def test_dropout_keeps_the_expectation_and_the_rate():
+    from genlab.nn.dropout import Dropout
+
+    torch.manual_seed(0)
+    drop = Dropout(0.4)
+    x = torch.ones(200, 500)
+    y = drop(x)
+    assert abs(float((y == 0).float().mean()) - 0.4) < 0.01
+    assert abs(float(y.mean()) - 1.0) < 0.02
+    assert set(torch.unique(y).tolist()) <= {0.0, float(torch.tensor(1.0 / 0.6))}
+    assert torch.equal(drop.eval()(x), x)

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from genlab.nn.dropout import Dropout
+
 __all__ = ["ConvResNet", "ResidualBlock"]
 
 
@@ -30,7 +32,7 @@ class ResidualBlock(nn.Module):
             nn.Conv2d(channels, channels, 3, padding=1),
             _norm(norm, channels),
             nn.ReLU(),
-            nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
+            Dropout(dropout) if dropout > 0 else nn.Identity(),
             nn.Conv2d(channels, channels, 3, padding=1),
         )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genlab.nn.dropout import Dropout
+
 __all__ = ["MLP"]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
@@ -37,7 +39,7 @@ class MLP(nn.Module):
         for _ in range(depth):
             layers += [nn.Linear(width, hidden), _ACTIVATIONS[activation]()]
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width = hidden
         self.last = nn.Linear(width, out_features)
         if zero_init_last:
