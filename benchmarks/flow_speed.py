@@ -24,8 +24,11 @@ from genlab.runs import build_model, make_config
 from genlab.train.optim import make_optimizer
 
 EQUAL_SIZE = {
-    "realnvp": ("0.75M", {"model.hidden": "224"}),
-    "glow": ("0.43M", {"model.channels": "32", "model.steps": "4"}),
+    "realnvp": [
+        ("0.75M", {"model.hidden": "224"}),
+        ("0.75M-no-dropout", {"model.hidden": "224", "model.dropout": "0"}),
+    ],
+    "glow": [("0.34M", {"model.channels": "32", "model.steps": "4"})],
 }
 
 
@@ -80,10 +83,8 @@ def main() -> None:
     rows = {}
     for preset in args.presets.split(","):
         rows[preset] = measure(preset, args.batch, args.repeats, {})
-        if preset in EQUAL_SIZE:  # the sizes of the quoted reference models
-            rows[f"{preset}@{EQUAL_SIZE[preset][0]}"] = measure(
-                preset, args.batch, args.repeats, EQUAL_SIZE[preset][1]
-            )
+        for label, over in EQUAL_SIZE.get(preset, []):  # near the reference models' sizes
+            rows[f"{preset}@{label}"] = measure(preset, args.batch, args.repeats, over)
     for name, r in rows.items():
         print(
             f"{name:14s} {r['params'] / 1e6:5.2f}M params  train {r['train_images_per_s']:8,.0f}"
