@@ -26,6 +26,7 @@ from genlab.flows.transforms import (
     AffineCoupling,
     Compose,
     Flatten,
+    Inverse,
     InvertibleConv1x1,
     Permutation,
     SplineCoupling,
@@ -170,35 +171,17 @@ def build_flow(preset: str, shape: tuple[int, ...], cfg: Any, context: int = 0) 
         dims *= s
     if preset == "nsf":
         inner = nsf_vector(dims, cfg, mlp_conditioner(cfg, context))
-        return Compose(Flatten(shape), inner, _Unflatten(shape)) if is_image else inner
+        return Compose(Flatten(shape), inner, Inverse(Flatten(shape))) if is_image else inner
     if preset == "realnvp":
         use_conv = cfg.conditioner == "conv" or (cfg.conditioner == "auto" and dims > 256)
         if is_image and use_conv:
             return realnvp_image(shape, cfg, conv_conditioner(cfg, context))
         if is_image:  # checkerboard masks on the flattened image, MLP conditioners
             inner = realnvp_flat_image(shape, cfg, mlp_conditioner(cfg, context))
-            return Compose(Flatten(shape), inner, _Unflatten(shape))
+            return Compose(Flatten(shape), inner, Inverse(Flatten(shape)))
         return realnvp_vector(dims, cfg, mlp_conditioner(cfg, context))
     if preset == "glow":
         if not is_image:
             raise ValueError("the glow preset is multi-scale and needs images; use realnvp or nsf")
         return glow_image(shape, cfg, conv_conditioner(cfg, context))
     raise ValueError(f"unknown flow preset {preset!r}")
-
-
-class _Unflatten(Transform):
-    """Inverse of Flatten(shape) as a forward transform."""
-
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        super().__init__()
-        self.flat = Flatten(shape)
-
-    def forward(
-        self, x: torch.Tensor, context: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.flat.inverse(x)
-
-    def inverse(
-        self, y: torch.Tensor, context: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.flat.forward(y)

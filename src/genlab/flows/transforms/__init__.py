@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from genlab.flows.transforms.actnorm import ActNorm
-from genlab.flows.transforms.base import Compose, Transform, sum_per_example
+from genlab.flows.transforms.base import Compose, Inverse, Transform, sum_per_example
 from genlab.flows.transforms.conv1x1 import InvertibleConv1x1
 from genlab.flows.transforms.coupling import (
     AdditiveCoupling,
@@ -29,6 +29,7 @@ __all__ = [
     "AffineCoupling",
     "Compose",
     "Flatten",
+    "Inverse",
     "InvertibleConv1x1",
     "Logit",
     "MaskedCoupling",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Compose", "Transform", "sum_per_example"]
+__all__ = ["Compose", "Inverse", "Transform", "sum_per_example"]
 
 
 def sum_per_example(x: torch.Tensor) -> torch.Tensor:
@@ -65,3 +65,21 @@ class Compose(Transform):
             y, ld = t.inverse(y, context)
             logdet = logdet + ld
         return y, logdet
+
+
+class Inverse(Transform):
+    """A transform run backwards: ``Inverse(t).forward = t.inverse`` and vice versa."""
+
+    def __init__(self, transform: Transform) -> None:
+        super().__init__()
+        self.transform = transform
+
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform.inverse(x, context)
+
+    def inverse(
+        self, y: torch.Tensor, context: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.transform.forward(y, context)
