@@ -14,7 +14,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +35,39 @@ __all__ = [
 ]
 
 
+# section.key -> (is the value valid, what a valid value is); checked on construction,
+# so no DataConfig or TrainConfig can exist with a value out of range
+_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "train.steps": (lambda v: v >= 1, "at least 1"),
+    "train.batch_size": (lambda v: v >= 1, "at least 1"),
+    "train.lr": (lambda v: v > 0, "positive"),
+    "train.min_lr_ratio": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "train.warmup": (lambda v: v >= 0, "at least 0"),
+    "train.weight_decay": (lambda v: v >= 0, "at least 0"),
+    "train.beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "train.beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "train.grad_clip": (lambda v: v >= 0, "at least 0 (0 disables clipping)"),
+    "train.ema": (lambda v: 0 <= v < 1, "in [0, 1) (0 disables the EMA)"),
+    "train.val_fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "train.eval_every": (lambda v: v >= 1, "at least 1"),
+    "train.log_every": (lambda v: v >= 1, "at least 1"),
+    "train.ckpt_every": (lambda v: v >= 1, "at least 1"),
+    "train.sample_every": (lambda v: v >= 0, "at least 0 (0 disables sample grids)"),
+    "train.grid_size": (lambda v: v >= 1, "at least 1"),
+    "data.toy_samples": (lambda v: v >= 1, "at least 1"),
+    "data.test_fraction": (lambda v: 0 < v < 1, "in (0, 1)"),
+    "data.image_size": (lambda v: v is None or v >= 1, "at least 1"),
+}
+
+
+def _check_ranges(section: str, cfg: Any) -> None:
+    """One ConfigError for the first value of ``cfg`` out of its range."""
+    for key, (valid, what) in _RANGES.items():
+        prefix, name = key.split(".")
+        if prefix == section and not valid(getattr(cfg, name)):
+            raise ConfigError(f"{key}={getattr(cfg, name)} is out of range: it must be {what}")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which data to train on, and how to load it."""
@@ -46,6 +79,9 @@ class DataConfig:
     image_size: int | None = None  # folder:PATH resize
     toy_samples: int = 20000  # toy2d training points
     test_fraction: float = 0.1  # folder:PATH test share
+
+    def __post_init__(self) -> None:
+        _check_ranges("data", self)
 
 
 @dataclass(frozen=True)
@@ -75,6 +111,9 @@ class TrainConfig:
     grid_size: int = 64  # images in each sample grid
     progress: bool = True  # progress bar on stderr
     find_unused_parameters: bool = False  # DDP option for models with unused branches
+
+    def __post_init__(self) -> None:
+        _check_ranges("train", self)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,6 @@ from genlab.train.seeding import seed_everything
 __all__ = [
     "LoadedRun",
     "build_model",
-    "check_config",
     "check_run_dir",
     "is_run_dir",
     "load",
@@ -103,42 +102,7 @@ def _run_config(fam: Family, layers: Mapping[str, Any]) -> RunConfig:
     _check_sections(layers)
     sections = {"data": DataConfig, "train": TrainConfig, "model": fam.config}
     built = {name: from_dict(cls, layers.get(name), f"{name}.") for name, cls in sections.items()}
-    cfg = RunConfig(family=fam.name, **built)
-    check_config(cfg)
-    return cfg
-
-
-# key -> (is the value valid, what a valid value is)
-_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "train.steps": (lambda v: v >= 1, "at least 1"),
-    "train.batch_size": (lambda v: v >= 1, "at least 1"),
-    "train.lr": (lambda v: v > 0, "positive"),
-    "train.min_lr_ratio": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "train.warmup": (lambda v: v >= 0, "at least 0"),
-    "train.weight_decay": (lambda v: v >= 0, "at least 0"),
-    "train.beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "train.beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "train.grad_clip": (lambda v: v >= 0, "at least 0 (0 disables clipping)"),
-    "train.ema": (lambda v: 0 <= v < 1, "in [0, 1) (0 disables the EMA)"),
-    "train.val_fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "train.eval_every": (lambda v: v >= 1, "at least 1"),
-    "train.log_every": (lambda v: v >= 1, "at least 1"),
-    "train.ckpt_every": (lambda v: v >= 1, "at least 1"),
-    "train.sample_every": (lambda v: v >= 0, "at least 0 (0 disables sample grids)"),
-    "train.grid_size": (lambda v: v >= 1, "at least 1"),
-    "data.toy_samples": (lambda v: v >= 1, "at least 1"),
-    "data.test_fraction": (lambda v: 0 < v < 1, "in (0, 1)"),
-    "data.image_size": (lambda v: v is None or v >= 1, "at least 1"),
-}
-
-
-def check_config(cfg: RunConfig) -> None:
-    """One ConfigError for the first ``train.*`` / ``data.*`` value out of its range."""
-    for key, (valid, what) in _RULES.items():
-        section, name = key.split(".")
-        value = getattr(getattr(cfg, section), name)
-        if not valid(value):
-            raise ConfigError(f"{key}={value} is out of range: it must be {what}")
+    return RunConfig(family=fam.name, **built)
 
 
 def resume_config(
@@ -366,7 +330,6 @@ def train_run(
     from genlab.train import Trainer, init_distributed, resolve_device
 
     out = Path(out)
-    check_config(cfg)
     device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
     dataset = load_data(cfg.data)
     model = build_model(cfg, dataset.meta)

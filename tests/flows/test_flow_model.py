@@ -109,13 +109,23 @@ def test_dequantized_nll_bounds_the_exact_discrete_nll(deq, alpha):
     assert (gap > -0.01).all(), gap  # a bound: never below the exact NLL (MC error aside)
 
 
-def test_without_dequantization_the_number_is_not_a_bound():
-    """With no noise the density at bin centres can exceed the bin's probability."""
+def test_without_dequantization_the_number_is_a_density_not_a_probability():
+    """``none`` scores the density at each bin centre (plus D log L): recomputed here from
+    the logit and the flow, it gives "probabilities" that do not sum to 1 over the levels
+    (the exact ones do, see above), so the number is neither a bound nor a likelihood."""
     meta = DataMeta("tiny", (2,), 4, None)
-    model = FlowModel(_small(dequantization="none"), meta).double().eval()
+    torch.manual_seed(0)
+    model = FlowModel(_small(dequantization="none", alpha=0.0), meta).double().eval()
     _perturb(model, 0.2, seed=2)
-    k = torch.tensor([[1, 2]])
-    assert torch.equal(model.nll(k), model.nll(k))  # deterministic: no noise at all
+    ks = torch.cartesian_prod(torch.arange(4), torch.arange(4))
+    with torch.no_grad():
+        z0, ld_logit = model.logit((ks.double() + 0.5) / 4)
+        z, ld = model.flow(z0)
+        by_hand = 0.5 * (z * z + math.log(2 * math.pi)).sum(1) - ld - ld_logit + 2 * math.log(4)
+        nll = model.nll(ks)
+    torch.testing.assert_close(nll, by_hand, atol=1e-5, rtol=0)
+    assert torch.equal(model.nll(ks), nll)  # no noise: deterministic
+    assert abs(float(nll.neg().exp().sum()) - 1.0) > 0.05
 
 
 @pytest.mark.parametrize("preset", PRESETS)

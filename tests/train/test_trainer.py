@@ -62,19 +62,22 @@ def test_logs_validation_and_best_selection(tmp_path, device):
     assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())
 
 
-def test_validation_never_sees_training_examples(device):
-    from genlab.data import load_dataset
+def test_validation_is_a_seeded_disjoint_part_of_train(device):
+    from genlab.data import Split
     from genlab.train import split_validation
 
-    ds = load_dataset("digits")
+    n = 1437
+    split = Split(torch.arange(n), torch.arange(n) % 10)  # x holds each example's index
     cfg = _cfg(device, **{"train.val_fraction": 0.1}).train
-    train, val = split_validation(ds.train, cfg)
-    assert len(train) + len(val) == len(ds.train) and len(val) == 144
-    flat = lambda s: {tuple(r) for r in s.x.flatten(1).tolist()}  # noqa: E731
-    # rows may repeat in the data, so compare by index-disjointness through counts
-    assert len(flat(train) | flat(val)) <= len(flat(ds.train))
-    a, b = split_validation(ds.train, cfg)
-    assert torch.equal(a.x, train.x) and torch.equal(b.x, val.x)
+    train, val = split_validation(split, cfg)
+    assert len(val) == 144 and len(train) == n - 144
+    assert set(train.x.tolist()).isdisjoint(val.x.tolist())
+    assert sorted(train.x.tolist() + val.x.tolist()) == list(range(n))
+    assert torch.equal(val.y, val.x % 10)  # labels travel with their examples
+    again = split_validation(split, cfg)[1]
+    assert torch.equal(again.x, val.x)  # seeded: the same part every run
+    other = _cfg(device, **{"train.val_fraction": 0.1, "train.seed": 1}).train
+    assert not torch.equal(split_validation(split, other)[1].x, val.x)
 
 
 def test_bf16_autocast_trains(tmp_path, device):

@@ -200,9 +200,9 @@ class Trainer:
         self.opt.step()
         if self.ema is not None:
             self.ema.update(self.model, self.step)
-        out = {"loss": float(loss.detach()), "grad_norm": float(grad_norm)}
-        out.update({k: float(v) for k, v in terms.items()})
-        return out
+        names = ["loss", "grad_norm", *terms]
+        values = torch.stack([loss.detach(), grad_norm, *terms.values()]).float()
+        return dict(zip(names, values.tolist(), strict=True))  # one device sync, not one per term
 
     def _check_finite(self, what: str, value: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
         bad = (~torch.isfinite(value.detach().float())).float()
@@ -267,7 +267,11 @@ class Trainer:
         if improved and self.cfg.select == "best":
             self.best_value, self.best_step = value, self.step
             self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        self.logger.log(self.step, "val", {name: value, "best": self.best_value or value})
+        self.logger.log(
+            self.step,
+            "val",
+            {name: value, "best": value if self.best_value is None else self.best_value},
+        )
 
     def _rng_devices(self) -> list[int]:
         return [self.device.index or 0] if self.device.type == "cuda" else []
