@@ -62,7 +62,7 @@ def sample_run(
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
     parts = []
-    with torch.no_grad():
+    with torch.inference_mode():
         for start in range(0, n, chunk):
             parts.append(model.sample(min(chunk, n - start), generator=g, **options).cpu())
     return torch.cat(parts)

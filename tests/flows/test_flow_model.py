@@ -54,11 +54,11 @@ def test_a_2d_flow_density_integrates_to_one(preset):
     torch.manual_seed(0)
     model = FlowModel(_small(preset=preset, steps=3), meta).double().eval()
     _perturb(model, 0.1, seed=1)
-    side = torch.linspace(-10, 10, 1001, dtype=torch.float64)
+    side = torch.linspace(-30, 30, 1201, dtype=torch.float64)  # wide: perturbed flows spread
     xx, yy = torch.meshgrid(side, side, indexing="ij")
     pts = torch.stack([xx.flatten(), yy.flatten()], 1)
     with torch.no_grad():
-        density = torch.cat([(-model.nll(c)).exp() for c in pts.split(40000)])
+        density = torch.cat([(-model.nll(c)).exp() for c in pts.split(200000)])
     cell = float(side[1] - side[0]) ** 2
     assert abs(float(density.sum()) * cell - 1.0) < 0.01
 
@@ -97,7 +97,7 @@ def test_dequantized_nll_bounds_the_exact_discrete_nll(deq, alpha):
     meta = DataMeta("tiny", (2,), levels, None)
     torch.manual_seed(0)
     model = FlowModel(_small(dequantization=deq, alpha=alpha), meta).double().eval()
-    _perturb(model, 0.2, seed=2)
+    _perturb(model, 0.1, seed=2)  # far from the identity, with its mass inside the grid
     with torch.no_grad():
         exact = _exact_discrete_logprob(model, levels)
         total = float(exact.exp().sum())

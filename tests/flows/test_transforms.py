@@ -60,22 +60,26 @@ def glow_step(c: int, g: torch.Generator, ctx: int = 0) -> Transform:
 
 
 CASES = [
-    Case("affine-vec", lambda g: AffineCoupling(half_mask(D), mlp(D, 2 * D)), (D,)),
+    Case("affine-vec", lambda g: AffineCoupling(half_mask(D), mlp(D // 2, D)), (D,)),
     Case(
         "affine-vec-ctx",
-        lambda g: AffineCoupling(half_mask(D, True), mlp(D + DC, 2 * D)),
+        lambda g: AffineCoupling(half_mask(D, True), mlp(D // 2 + DC, D)),
         (D,),
         (DC,),
     ),
-    Case("additive-vec", lambda g: AdditiveCoupling(alternating_mask(D, 1), mlp(D, D)), (D,)),
+    Case(
+        "additive-vec",
+        lambda g: AdditiveCoupling(alternating_mask(D, 1), mlp(D // 2, D // 2)),
+        (D,),
+    ),
     Case(
         "spline-vec",
-        lambda g: SplineCoupling(alternating_mask(D), mlp(D, 11 * D), bins=4, bound=1.5),
+        lambda g: SplineCoupling(alternating_mask(D), mlp(D // 2, 11 * D // 2), bins=4, bound=1.5),
         (D,),
     ),
     Case(
         "spline-vec-ctx",
-        lambda g: SplineCoupling(half_mask(D), mlp(D + DC, 8 * D), bins=3, bound=2.0),
+        lambda g: SplineCoupling(half_mask(D), mlp(D // 2 + DC, 8 * D // 2), bins=3, bound=2.0),
         (D,),
         (DC,),
     ),
@@ -122,9 +126,9 @@ CASES = [
         lambda g: Compose(
             ActNorm(D),
             Permutation.reverse(D),
-            AffineCoupling(half_mask(D), mlp(D + DC, 2 * D)),
+            AffineCoupling(half_mask(D), mlp(D // 2 + DC, D)),
             InvertibleConv1x1(D, generator=g),
-            SplineCoupling(half_mask(D, True), mlp(D + DC, 11 * D), bins=4),
+            SplineCoupling(half_mask(D, True), mlp(D // 2 + DC, 11 * D // 2), bins=4),
         ),
         (D,),
         (DC,),
@@ -224,9 +228,9 @@ def test_state_dict_round_trip(case: Case):
 @pytest.mark.parametrize(
     "coupling",
     [
-        AffineCoupling(half_mask(D), MLP(D, 2 * D, hidden=8)),
-        AdditiveCoupling(half_mask(D), MLP(D, D, hidden=8)),
-        SplineCoupling(half_mask(D), MLP(D, 23 * D, hidden=8)),
+        AffineCoupling(half_mask(D), MLP(D // 2, D, hidden=8)),
+        AdditiveCoupling(half_mask(D), MLP(D // 2, D // 2, hidden=8)),
+        SplineCoupling(half_mask(D), MLP(D // 2, 23 * D // 2, hidden=8)),
     ],
     ids=["affine", "additive", "spline"],
 )

@@ -16,9 +16,9 @@ __all__ = ["from_centered", "from_unit", "to_centered", "to_index", "to_unit_bin
 def to_index(x: torch.Tensor, levels: int) -> torch.Tensor:
     """Integer-valued data of any dtype -> int64 level indices, checked in range."""
     k = x.round().long() if x.is_floating_point() else x.long()
-    assert k.numel() == 0 or (int(k.min()) >= 0 and int(k.max()) < levels), (
-        f"values outside 0..{levels - 1}: min {int(k.min())}, max {int(k.max())}"
-    )
+    if k.numel():
+        low, high = (int(v) for v in torch.aminmax(k))
+        assert low >= 0 and high < levels, f"values outside 0..{levels - 1}: min {low}, max {high}"
     return k
 
 

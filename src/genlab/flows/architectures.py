@@ -37,6 +37,7 @@ from genlab.flows.transforms import (
     alternating_mask,
     channel_mask,
     checkerboard_mask,
+    conditioner_sizes,
     half_mask,
 )
 from genlab.nn import MLP, ConvResNet
@@ -93,10 +94,10 @@ def realnvp_vector(dims: int, cfg: Any, cond: Conditioner) -> Transform:
     layers: list[Transform] = []
     for i in range(2 * cfg.steps):
         mask = alternating_mask(dims, parity=i % 2)
-        layers += [
-            ActNorm(dims),
-            AffineCoupling(mask, cond(dims, 2 * dims), scale_bound=cfg.scale_bound),
-        ]
+        coupling = AffineCoupling(
+            mask, cond(*conditioner_sizes(mask, 2)), scale_bound=cfg.scale_bound
+        )
+        layers += [ActNorm(dims), coupling]
     return Compose(*layers)
 
 
@@ -112,7 +113,9 @@ def realnvp_flat_image(shape: tuple[int, ...], cfg: Any, cond: Conditioner) -> T
             layers.append(Permutation.random(dims, g))
         else:
             mask = checkerboard_mask(*shape, parity=i % 2).flatten()
-        coupling = AffineCoupling(mask, cond(dims, 2 * dims), scale_bound=cfg.scale_bound)
+        coupling = AffineCoupling(
+            mask, cond(*conditioner_sizes(mask, 2)), scale_bound=cfg.scale_bound
+        )
         layers += [ActNorm(dims), coupling]
     return Compose(*layers)
 
@@ -156,7 +159,8 @@ def nsf_vector(dims: int, cfg: Any, cond: Conditioner) -> Transform:
     per = 3 * cfg.bins - 1
     for i in range(2 * cfg.steps):
         mask = half_mask(dims, flip=bool(i % 2)) if dims > 2 else alternating_mask(dims, i % 2)
-        coupling = SplineCoupling(mask, cond(dims, dims * per), bins=cfg.bins, bound=cfg.tail_bound)
+        net = cond(*conditioner_sizes(mask, per))
+        coupling = SplineCoupling(mask, net, bins=cfg.bins, bound=cfg.tail_bound)
         layers += [ActNorm(dims), coupling]
         if dims > 2:
             layers.append(Permutation.random(dims, g))

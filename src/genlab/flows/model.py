@@ -39,6 +39,7 @@ from genlab.flows.transforms import (
     Transform,
     alternating_mask,
     checkerboard_mask,
+    conditioner_sizes,
 )
 from genlab.nn import MLP, ConvResNet
 
@@ -113,7 +114,8 @@ class FlowModel(nn.Module):
             cond = mlp_conditioner(small, context_features=ctx)
             context_net = MLP(d, ctx, hidden=ctx, depth=1, zero_init_last=False)
             for i in range(cfg.deq_steps):
-                layers += [ActNorm(d), AffineCoupling(alternating_mask(d, i % 2), cond(d, 2 * d))]
+                mask = alternating_mask(d, i % 2)
+                layers += [ActNorm(d), AffineCoupling(mask, cond(*conditioner_sizes(mask, 2)))]
         return Compose(*layers), context_net
 
     # ---------------------------------------------------------------- likelihood

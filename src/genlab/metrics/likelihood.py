@@ -53,12 +53,12 @@ def model_bits_per_dim(
 
     ``x`` holds values as the dataset gives them; each batch is moved to ``device``
     (default: the model's parameter device, else CPU) and passed to ``model.nll``
-    under ``torch.no_grad``. Continuous data give differential bits/dim (see
+    under ``torch.inference_mode`` (no autograd bookkeeping at all). Continuous data give differential bits/dim (see
     :func:`bits_per_dim`).
     """
     dev = torch.device(device) if device is not None else _model_device(model)
     parts = []
-    with torch.no_grad():
+    with torch.inference_mode():
         for start in range(0, len(x), batch_size):
             nll = model.nll(x[start : start + batch_size].to(dev))
             parts.append(nll.detach().double().cpu())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genlab.nn.dropout import Dropout
@@ -10,6 +13,11 @@ from genlab.nn.dropout import Dropout
 __all__ = ["MLP"]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
+# in place on the fresh output of a linear layer, whose backward does not need it
+_INPLACE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu_,
+    "gelu": F.gelu,
+}
 
 
 class MLP(nn.Module):
@@ -46,7 +54,18 @@ class MLP(nn.Module):
             nn.init.zeros_(self.last.weight)
             nn.init.zeros_(self.last.bias)
         self.body = nn.Sequential(*layers)
+        self._act = _INPLACE[activation]
+        self._dropout = float(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, in_features) -> (N, out_features)."""
-        return self.last(self.body(x))
+        """(N, in_features) -> (N, out_features).
+
+        The layers of ``body`` are applied as functions, not module calls: on the small
+        matrices of flow conditioners the per-call overhead of 3-4 modules per layer was
+        a tenth of the time."""
+        for layer in self.body:
+            if isinstance(layer, nn.Linear):
+                x = self._act(F.linear(x, layer.weight, layer.bias))
+            elif isinstance(layer, Dropout) and self.training:
+                x = layer(x)
+        return F.linear(x, self.last.weight, self.last.bias)

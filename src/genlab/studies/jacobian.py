@@ -26,6 +26,7 @@ from genlab.flows.transforms import (
     AffineCoupling,
     SplineCoupling,
     Transform,
+    conditioner_sizes,
     half_mask,
 )
 from genlab.nn import MLP
@@ -53,9 +54,9 @@ def make_coupling(kind: LayerKind, dim: int, *, hidden: int = 64, seed: int = 0)
     per = {"affine": 2, "additive": 1, "spline": 3 * SPLINE_BINS - 1}[kind]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = MLP(dim, per * dim, hidden=hidden, depth=2)
+        mask = half_mask(dim)
+        net = MLP(*conditioner_sizes(mask, per), hidden=hidden, depth=2)
         net.last.reset_parameters()
-    mask = half_mask(dim)
     if kind == "affine":
         layer: Transform = AffineCoupling(mask, net)
     elif kind == "additive":

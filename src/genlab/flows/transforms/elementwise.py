@@ -29,8 +29,10 @@ class Logit(Transform):
         self, x: torch.Tensor, context: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         p = self.alpha + (1.0 - 2.0 * self.alpha) * x
-        z = torch.log(p) - torch.log1p(-p)
-        return z, sum_per_example(self._log_scale - torch.log(p) - torch.log1p(-p))
+        log_p, log_q = torch.log(p), torch.log1p(-p)
+        return log_p - log_q, self._log_scale * math.prod(x.shape[1:]) - sum_per_example(
+            log_p + log_q
+        )
 
     def inverse(
         self, y: torch.Tensor, context: torch.Tensor | None = None

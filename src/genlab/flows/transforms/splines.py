@@ -125,8 +125,9 @@ class SplineCoupling(MaskedCoupling):
 
     The conditioner outputs ``3K - 1`` parameters per element, laid out along dim 1 as
     (N, F * (3K - 1), ...) = F blocks of ``(K widths, K heights, K - 1 derivatives)``,
-    for vectors (N, D) or images (N, C, H, W) (F = D or C). Only the transformed
-    (mask 0) elements are mapped; the logdet sums their ``log |dy/dx|``.
+    for vectors (N, Df) (F = Df, the free features) or images (N, C, H, W) (F = C).
+    Only the transformed (mask 0) elements are mapped; the logdet sums their
+    ``log |dy/dx|``.
     """
 
     def __init__(
@@ -137,7 +138,7 @@ class SplineCoupling(MaskedCoupling):
         self.bins, self.bound = int(bins), float(bound)
 
     def couple(
-        self, x: torch.Tensor, params: torch.Tensor, inverse: bool
+        self, x: torch.Tensor, params: torch.Tensor, inverse: bool, free: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         k = self.bins
         n, f = x.shape[:2]
@@ -145,5 +146,6 @@ class SplineCoupling(MaskedCoupling):
         y, lad = rq_spline(
             x, p[..., :k], p[..., k : 2 * k], p[..., 2 * k :], bound=self.bound, inverse=inverse
         )
-        free = 1.0 - self.mask
+        if free is None:
+            return y, sum_per_example(lad)
         return torch.where(free > 0, y, x), sum_per_example(lad * free)
