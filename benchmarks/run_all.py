@@ -12,6 +12,9 @@ BENCHMARKS = [
     "trainer_overhead.py",
     "flow_speed.py",
     "flow_quality_digits.py",
+    "unet_speed.py",
+    "diffusion_speed.py",
+    "diffusion_quality_digits.py",
 ]
 
 if __name__ == "__main__":

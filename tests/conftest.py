@@ -1,9 +1,20 @@
-"""Shared test options: ``pytest --device auto|cpu|cuda`` picks where models run."""
+"""Shared test options: ``pytest --device auto|cpu|cuda`` picks where models run.
+
+Tests run torch on one CPU thread, and so do the processes they start (OMP_NUM_THREADS):
+their models are tiny, and two threads on a 2-core machine that is doing anything else
+made some tests ten times slower (thread oversubscription), never faster.
+"""
 
 from __future__ import annotations
 
-import pytest
-import torch
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -127,7 +127,13 @@ def cmd_sample(args: argparse.Namespace, _extra: dict[str, str]) -> None:
 
     out = check_out_path(args.out)
     loaded = load_run(args.run, device=_device(args.device))
-    options = {"sampler": args.sampler, "steps": args.steps}
+    options = {
+        "sampler": args.sampler,
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "eta": args.eta,
+        "label": args.label,
+    }
     x = sample_run(loaded, args.n, seed=args.seed, options=options)
     path = write_samples(x, loaded.meta, out)
     print(f"{len(x)} samples ({loaded.weights} weights) written to {path}", file=sys.stderr)
@@ -226,6 +232,9 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     s.add_argument("-n", type=_positive_int, default=64, help="number of samples (default 64)")
     s.add_argument("--sampler", help="sampler name, for families that have several")
     s.add_argument("--steps", type=_positive_int, help="sampler steps, for iterative samplers")
+    s.add_argument("--guidance", type=float, help="classifier-free guidance scale (diffusion)")
+    s.add_argument("--eta", type=float, help="DDIM noise: 0 deterministic, 1 ancestral")
+    s.add_argument("--label", type=int, help="class of every sample, for class-conditional runs")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     s.add_argument("--out", required=True, help="FILE.png (picture) or FILE.npz (array)")

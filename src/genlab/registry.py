@@ -69,12 +69,14 @@ DATASETS: dict[str, DatasetEntry] = {
 FAMILIES: dict[str, str] = {
     "pixelwise": "genlab.pixelwise:FAMILY",
     "flow": "genlab.flows:FAMILY",
+    "diffusion": "genlab.diffusion:FAMILY",
 }
 
 # study name -> "module:attribute" of a genlab.studies.Study
 STUDIES: dict[str, str] = {
     "coupling": "genlab.studies.coupling:STUDY",
     "dequantization": "genlab.studies.dequantization:STUDY",
+    "reverse_steps": "genlab.studies.reverse_steps:STUDY",
 }
 
 

@@ -53,8 +53,8 @@ def model_bits_per_dim(
 
     ``x`` holds values as the dataset gives them; each batch is moved to ``device``
     (default: the model's parameter device, else CPU) and passed to ``model.nll``
-    under ``torch.inference_mode`` (no autograd bookkeeping at all). Continuous data give differential bits/dim (see
-    :func:`bits_per_dim`).
+    under ``torch.inference_mode`` (no autograd bookkeeping). Continuous data give
+    differential bits/dim (see :func:`bits_per_dim`).
     """
     dev = torch.device(device) if device is not None else _model_device(model)
     parts = []

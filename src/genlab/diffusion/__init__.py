@@ -1,0 +1,31 @@
+"""The ``diffusion`` family: DDPM-style models with a U-Net, several reverse samplers,
+classifier-free guidance and the variational bound in bits/dim."""
+
+from __future__ import annotations
+
+from genlab.diffusion.model import DiffusionConfig, DiffusionModel, build_diffusion
+from genlab.family import Family
+
+__all__ = ["FAMILY", "DiffusionConfig", "DiffusionModel", "build_diffusion"]
+
+FAMILY = Family(
+    name="diffusion",
+    config=DiffusionConfig,
+    build=build_diffusion,
+    defaults={
+        "train.steps": 4000,
+        "train.batch_size": 128,
+        "train.lr": 2e-3,
+        "train.warmup": 200,
+        "train.weight_decay": 0.0,
+        "train.grad_clip": 1.0,
+        "train.ema": 0.999,
+        # samples, not a validation loss, are what matters; the noisy loss would pick
+        # weights at random: train on the whole split and keep the EMA weights
+        "train.val_fraction": 0.0,
+        "train.select": "last",
+        "train.sample_every": 1000,
+        "train.eval_every": 500,
+    },
+    description="denoising diffusion (U-Net; ddpm, ddim, dpmpp, oneshot samplers; guidance)",
+)

@@ -1,0 +1,300 @@
+"""The ``diffusion`` family: a denoising network, a noise schedule and a sampler, apart.
+
+Data k in {0..L-1}^D live in model space as x_0 = -1 + 2k / (L - 1) in [-1, 1]
+(data/scaling.py). Training (Ho et al. 2020, Alg. 1): t ~ U{1..T}, eps ~ N(0, I),
+x_t = alpha_t x_0 + sigma_t eps, and the network regresses eps, x_0 or v
+(parameterization.py) with the simple unweighted MSE, or min-SNR-gamma weights
+(Hang et al. 2023). Sampling runs one of ``samplers.SAMPLERS`` over a timestep grid with
+the network wrapped as an x_0 denoiser; ``nll`` is the variational bound (vlb.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from genlab.data.dataset import DataMeta
+from genlab.data.scaling import from_centered, to_centered
+from genlab.diffusion import vlb
+from genlab.diffusion.guidance import drop_labels, guide
+from genlab.diffusion.parameterization import min_snr_weight, target, x0_from
+from genlab.diffusion.samplers import DEFAULT_SPACING, SAMPLERS, SampleOutput, timestep_grid
+from genlab.diffusion.schedule import NoiseSchedule
+from genlab.errors import ConfigError, GenlabError
+from genlab.nn.unet import UNet
+
+__all__ = ["DiffusionConfig", "DiffusionModel", "build_diffusion"]
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """Options of the ``diffusion`` family (``model.KEY=VALUE`` on the command line)."""
+
+    schedule: Literal["cosine", "linear"] = "cosine"
+    timesteps: int = 1000  # T
+    prediction: Literal["eps", "x0", "v"] = "eps"
+    min_snr: float = 0.0  # min-SNR-gamma loss weights (Hang et al. 2023); 0: plain MSE
+    channels: int = 24  # U-Net channels at full resolution (1.04M parameters on digits)
+    multipliers: tuple[int, ...] = (1, 2, 3)  # channel multiplier per resolution level
+    blocks: int = 1  # residual blocks per level
+    attention: tuple[int, ...] = (2,)  # levels with self-attention
+    dropout: float = 0.1
+    conditional: bool = False  # class labels, with classifier-free guidance
+    p_uncond: float = 0.1  # label dropped to "no label" with this probability
+    sampler: Literal["ddpm", "ddim", "dpmpp", "oneshot"] = "dpmpp"  # default for sample()
+    sample_steps: int = 20  # network evaluations of the default sampler
+    guidance: float = 1.0  # classifier-free guidance scale (1: plain conditional)
+    clip: bool = True  # clip x_0 estimates to [-1, 1] while sampling
+    nll_timesteps: int = 100  # stratified timesteps in nll(); 0: all T
+
+
+class DiffusionModel(nn.Module):
+    """``DiffusionModel(network, schedule, prediction=...)``: see the module docstring.
+
+    ``network(x_t (N, C, H, W), t (N,) float, y (N,) long | None) -> (N, C, H, W)``."""
+
+    def __init__(
+        self,
+        network: nn.Module,
+        schedule: NoiseSchedule,
+        meta: DataMeta,
+        *,
+        prediction: Literal["eps", "x0", "v"] = "eps",
+        config: DiffusionConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.network, self.schedule, self.meta = network, schedule, meta
+        self.config = config or DiffusionConfig(prediction=prediction)
+        self.prediction = prediction
+        self.levels = meta.levels
+        self.num_classes = int(meta.num_classes or 0) if self.config.conditional else 0
+
+    # ---------------------------------------------------------------- network as denoiser
+
+    def _to_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Data (N, C, H, W) -> x_0 in [-1, 1], in the network's dtype."""
+        dtype = next(self.network.parameters()).dtype
+        return to_centered(x, self.levels).to(dtype)
+
+    def _coefficients(self, t: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        shape = (-1,) + (1,) * (like.dim() - 1)
+        alpha = self.schedule.alpha(t).to(like.dtype).view(shape)
+        sigma = self.schedule.sigma(t).to(like.dtype).view(shape)
+        return alpha, sigma
+
+    def predict_x0(
+        self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x_0 estimate (N, ...) from x_t (N, ...) at integer timesteps t (N,)."""
+        alpha, sigma = self._coefficients(t, x_t)
+        out = self.network(x_t, t.to(x_t.dtype), y)
+        return x0_from(self.prediction, out, x_t, alpha, sigma)
+
+    def denoiser(
+        self, y: torch.Tensor | None = None, guidance: float = 1.0, clip: bool = True
+    ) -> Any:
+        """The callable ``(x_t, t) -> x0`` that samplers take: labels ``y`` (N,) with
+        classifier-free guidance ``guidance``, and x_0 clipped to [-1, 1] if ``clip``."""
+        null = self.num_classes
+
+        def fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            if y is None or guidance == 1.0:
+                x0 = self.predict_x0(x_t, t, y if y is not None else self._null(x_t, null))
+            else:  # one batched call for the conditional and unconditional predictions
+                both = self.predict_x0(
+                    torch.cat([x_t, x_t]),
+                    torch.cat([t, t]),
+                    torch.cat([y, torch.full_like(y, null)]),
+                )
+                cond, uncond = both.chunk(2)
+                x0 = guide(cond, uncond, guidance)
+            return x0.clamp(-1.0, 1.0) if clip else x0
+
+        return fn
+
+    def _null(self, x: torch.Tensor, null: int) -> torch.Tensor | None:
+        if not self.num_classes:
+            return None
+        return torch.full((x.shape[0],), null, dtype=torch.long, device=x.device)
+
+    # ---------------------------------------------------------------- training
+
+    def loss(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x0 = self._to_model(x)
+        n = x0.shape[0]
+        t = torch.randint(1, self.schedule.T + 1, (n,), device=x0.device)
+        eps = torch.randn_like(x0)
+        alpha, sigma = self._coefficients(t, x0)
+        x_t = alpha * x0 + sigma * eps
+        labels = None
+        if self.num_classes:
+            if y is None:
+                raise GenlabError("this diffusion model is class-conditional: it needs labels")
+            labels = drop_labels(y.long(), self.config.p_uncond, self.num_classes)
+        out = self.network(x_t, t.to(x0.dtype), labels)
+        mse = vlb.sum_per_example((out - target(self.prediction, x0, eps, alpha, sigma)) ** 2)
+        mse = mse / x0[0].numel()
+        if self.config.min_snr > 0:
+            w = min_snr_weight(self.prediction, self.schedule.snr(t), self.config.min_snr)
+            loss = (w.to(mse.dtype) * mse).mean()
+        else:
+            loss = mse.mean()
+        return loss, {"mse": mse.mean().detach()}
+
+    # ---------------------------------------------------------------- likelihood
+
+    def vlb_terms(
+        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Per-example terms (N, len(t)) in nats at timesteps ``t`` (long, in 1..T):
+        ``L_0 = -log p(x_0 | x_1)`` at t = 1 and ``L_{t-1}`` (a Gaussian KL) at t >= 2,
+        each from one draw of x_t."""
+        if self.levels is None:
+            raise GenlabError("the diffusion bound is defined here for discrete data only")
+        x0 = self._to_model(x)
+        cols = []
+        for step in t.tolist():
+            tt = torch.full((x0.shape[0],), int(step), dtype=torch.long, device=x0.device)
+            x_t = self.schedule.q_sample(x0, tt, torch.randn_like(x0))
+            x0_hat = self.predict_x0(x_t, tt, self._null(x0, self.num_classes)).clamp(-1, 1)
+            if step == 1:  # decoder N(x0_hat, beta_1), Ho et al. 2020 eq. 13
+                std = self.schedule.betas[0].sqrt().to(x0.dtype)
+                ll = vlb.discretized_gaussian_log_likelihood(x0, x0_hat, std, self.levels)
+                cols.append(-vlb.sum_per_example(ll))
+                continue
+            s = tt - 1
+            mean, var = self.schedule.posterior(x_t, x0, tt, s)
+            mean_hat, _ = self.schedule.posterior(x_t, x0_hat, tt, s)
+            cols.append(vlb.sum_per_example(vlb.normal_kl(mean, var, mean_hat, var)))
+        return torch.stack(cols, dim=1)
+
+    def prior_term(self, x: torch.Tensor) -> torch.Tensor:
+        """``L_T = KL(q(x_T | x_0) || N(0, I))`` per example (N,), in nats."""
+        x0 = self._to_model(x)
+        tt = torch.full((x0.shape[0],), self.schedule.T, dtype=torch.long, device=x0.device)
+        mean, var = self.schedule.q_mean_var(x0, tt)
+        var = var.to(x0.dtype).expand_as(x0)
+        return vlb.sum_per_example(
+            vlb.normal_kl(mean, var, torch.zeros_like(mean), torch.ones_like(var))
+        )
+
+    def nll(self, x: torch.Tensor) -> torch.Tensor:
+        """The variational bound on -log P(x) in nats per example (N,).
+
+        L_0 and L_T exactly; the sum over t = 2..T from ``nll_timesteps`` strata of
+        equal size, one random t in each, weighted by the stratum size (unbiased); all
+        T terms when ``nll_timesteps`` is 0."""
+        T = self.schedule.T
+        k = self.config.nll_timesteps
+        device = x.device
+        if k <= 0 or k >= T - 1:
+            ts, weights = torch.arange(2, T + 1, device=device), torch.ones(T - 1, device=device)
+        else:
+            edges = torch.linspace(2, T + 1, k + 1, device=device).floor().long()
+            sizes = (edges[1:] - edges[:-1]).clamp(min=1)
+            ts = edges[:-1] + (torch.rand(k, device=device) * sizes).floor().long()
+            ts, weights = ts.clamp(max=T), sizes.float()
+        terms = self.vlb_terms(x, torch.cat([torch.ones(1, dtype=torch.long, device=device), ts]))
+        middle = (terms[:, 1:] * weights.to(terms.dtype)).sum(1)
+        return terms[:, 0] + middle + self.prior_term(x)
+
+    # ---------------------------------------------------------------- sampling
+
+    def generate(
+        self,
+        n: int,
+        *,
+        y: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        sampler: str | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        eta: float | None = None,
+        spacing: str | None = None,
+        keep_steps: bool = False,
+    ) -> SampleOutput:
+        """Samples in model space ([-1, 1]) with the sampler's output record."""
+        cfg = self.config
+        name = sampler or cfg.sampler
+        if name not in SAMPLERS:
+            raise GenlabError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+        k = steps or (1 if name == "oneshot" else cfg.sample_steps)
+        if k > self.schedule.T:
+            raise GenlabError(f"--steps {k} exceeds the model's {self.schedule.T} timesteps")
+        device = next(self.parameters()).device
+        gen_device = generator.device if generator is not None else device
+        shape = (n, *self.meta.shape)
+        x_T = torch.randn(shape, generator=generator, device=gen_device).to(device)
+        if y is not None:
+            y = y.to(device).long()
+            if not self.num_classes:
+                raise GenlabError("labels given, but the model was not trained with labels")
+        grid = timestep_grid(
+            self.schedule.T, k, spacing or DEFAULT_SPACING[name], self.schedule
+        ).to(device)
+        options: dict[str, Any] = {}
+        if eta is not None:
+            if name != "ddim":
+                raise GenlabError("--eta applies to the ddim sampler only")
+            options["eta"] = eta
+        fn = self.denoiser(y, cfg.guidance if guidance is None else guidance, cfg.clip)
+        return SAMPLERS[name](
+            fn, self.schedule, x_T, grid, generator=generator, keep_steps=keep_steps, **options
+        )
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        y: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        sampler: str | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        eta: float | None = None,
+        label: int | None = None,
+    ) -> torch.Tensor:
+        """``n`` samples in data space (n, C, H, W), integer levels; ``label`` gives every
+        sample that class (``y`` gives one per sample)."""
+        if label is not None:
+            if not 0 <= label < self.num_classes:
+                raise GenlabError(
+                    f"--label {label}: the model knows classes 0..{self.num_classes - 1}"
+                    if self.num_classes
+                    else "--label needs a model trained with model.conditional=true"
+                )
+            y = torch.full((n,), label, dtype=torch.long)
+        out = self.generate(
+            n, y=y, generator=generator, sampler=sampler, steps=steps, guidance=guidance, eta=eta
+        )
+        return from_centered(out.sample, self.levels)
+
+
+def build_diffusion(cfg: DiffusionConfig, meta: DataMeta) -> DiffusionModel:
+    """The family's builder: a U-Net for images, the schedule, the model."""
+    if not meta.is_image or meta.levels is None:
+        raise ConfigError(f"the diffusion family needs discrete images; {meta.name} is not")
+    if cfg.conditional and not meta.num_classes:
+        raise ConfigError(f"model.conditional=true needs labels; {meta.name} has none")
+    c = meta.shape[0]
+    levels = len(cfg.multipliers)
+    if any(a < 0 or a >= levels for a in cfg.attention):
+        raise ConfigError(f"model.attention levels must be in 0..{levels - 1}, got {cfg.attention}")
+    network = UNet(
+        c,
+        c,
+        channels=cfg.channels,
+        multipliers=cfg.multipliers,
+        blocks=cfg.blocks,
+        attention=cfg.attention,
+        dropout=cfg.dropout,
+        num_classes=int(meta.num_classes or 0) if cfg.conditional else 0,
+    )
+    schedule = NoiseSchedule(cfg.schedule, cfg.timesteps)
+    return DiffusionModel(network, schedule, meta, prediction=cfg.prediction, config=cfg)
