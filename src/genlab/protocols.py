@@ -7,11 +7,18 @@ dataset's own range (any integer dtype, or floats holding those integers), shape
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["GenerativeModel", "Preparable", "RepresentationModel", "Trainable"]
+__all__ = [
+    "Denoiser",
+    "GenerativeModel",
+    "Preparable",
+    "RepresentationModel",
+    "Sampler",
+    "Trainable",
+]
 
 
 @runtime_checkable
@@ -59,4 +66,30 @@ class Preparable(Protocol):
 
     def prepare(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         """See the whole training split (data space) before the first step."""
+        ...
+
+
+class Denoiser(Protocol):
+    """A diffusion network seen by a sampler: the estimate of E[x_0 | x_t]."""
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x_t (N, ...) in model space, integer timesteps t (N,) -> x0_hat (N, ...)."""
+        ...
+
+
+class Sampler(Protocol):
+    """A stateless reverse-process sampler (``genlab.diffusion.samplers``): every option,
+    the timestep grid included, is an argument; returns a ``SampleOutput``."""
+
+    def __call__(
+        self,
+        denoiser: Denoiser,
+        schedule: Any,
+        x_T: torch.Tensor,
+        timesteps: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        keep_steps: bool = False,
+    ) -> Any:
+        """x_T (N, ...) and a decreasing grid T..0 (K + 1,) -> the samples after K calls."""
         ...

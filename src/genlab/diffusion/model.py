@@ -35,7 +35,7 @@ class DiffusionConfig:
 
     schedule: Literal["cosine", "linear"] = "cosine"
     timesteps: int = 1000  # T
-    prediction: Literal["eps", "x0", "v"] = "eps"
+    prediction: Literal["eps", "x0", "v"] = "v"  # well-conditioned x_0 at every t (see README)
     min_snr: float = 0.0  # min-SNR-gamma loss weights (Hang et al. 2023); 0: plain MSE
     channels: int = 24  # U-Net channels at full resolution (1.04M parameters on digits)
     multipliers: tuple[int, ...] = (1, 2, 3)  # channel multiplier per resolution level
@@ -62,7 +62,7 @@ class DiffusionModel(nn.Module):
         schedule: NoiseSchedule,
         meta: DataMeta,
         *,
-        prediction: Literal["eps", "x0", "v"] = "eps",
+        prediction: Literal["eps", "x0", "v"] = "v",
         config: DiffusionConfig | None = None,
     ) -> None:
         super().__init__()
