@@ -36,7 +36,7 @@ class DiffusionConfig:
     schedule: Literal["cosine", "linear"] = "cosine"
     timesteps: int = 1000  # T
     prediction: Literal["eps", "x0", "v"] = "v"  # well-conditioned x_0 at every t (see README)
-    min_snr: float = 0.0  # min-SNR-gamma loss weights (Hang et al. 2023); 0: plain MSE
+    min_snr: float = 5.0  # min-SNR-gamma loss weights (Hang et al. 2023); 0: plain MSE
     channels: int = 24  # U-Net channels at full resolution (1.04M parameters on digits)
     multipliers: tuple[int, ...] = (1, 2, 3)  # channel multiplier per resolution level
     blocks: int = 1  # residual blocks per level
