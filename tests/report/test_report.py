@@ -109,10 +109,13 @@ def test_cli_report_and_study(fake_studies, tmp_path, capsys):
 def test_cli_unknown_study_is_one_line(tmp_path, capsys):
     assert main(["study", "coupon", "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
+    from genlab.registry import STUDIES
+
     assert err == [
         "genlab: error: unknown study 'coupon' (did you mean 'coupling'?); "
-        "known: coupling, dequantization"
+        f"known: {', '.join(STUDIES)}"
     ]
+    assert "reverse_steps" in err[0]
     assert not (tmp_path / "s").exists()
 
 
