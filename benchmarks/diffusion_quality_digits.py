@@ -17,19 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from common import run
+
 DEFAULT_POINTS = "dpmpp:10,dpmpp:20,ddim:20,ddim:50,ddpm:100,ddpm:1000,oneshot:1"
-
-
-def run(cmd: list[str]) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    return proc.stdout
 
 
 def floor_fd(seeds: int) -> dict[str, float]:

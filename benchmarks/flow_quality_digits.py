@@ -13,19 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+from common import run
+
 DEFAULT_RUNS = "realnvp:uniform,realnvp:variational,glow:uniform,nsf:uniform,nsf:variational"
-
-
-def run(cmd: list[str]) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    return proc.stdout
 
 
 def main() -> None:
