@@ -5,7 +5,13 @@ Data k in {0..L-1}^D live in model space as x_0 = -1 + 2k / (L - 1) in [-1, 1]
 x_t = alpha_t x_0 + sigma_t eps, and the network regresses eps, x_0 or v
 (parameterization.py) with the simple unweighted MSE, or min-SNR-gamma weights
 (Hang et al. 2023). Sampling runs one of ``samplers.SAMPLERS`` over a timestep grid with
-the network wrapped as an x_0 denoiser; ``nll`` is the variational bound (vlb.py).
+the network wrapped as an x_0 denoiser. ``nll`` is the variational bound on the discrete
+data (Ho et al. 2020, eq. 5), in nats per example:
+
+    -log p(x_0) <= L_T + sum_{t=2}^{T} L_{t-1} + L_0
+    L_T     = KL(q(x_T | x_0) || N(0, I))                        (prior term)
+    L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))      (denoising terms)
+    L_0     = -log p(x_0 | x_1)     (a Gaussian integrated over the data's bins, eq. 13)
 """
 
 from __future__ import annotations
@@ -18,12 +24,12 @@ from torch import nn
 
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import from_centered, to_centered
-from genlab.diffusion import vlb
 from genlab.diffusion.guidance import drop_labels, guide
 from genlab.diffusion.parameterization import min_snr_weight, target, x0_from
 from genlab.diffusion.samplers import DEFAULT_SPACING, SAMPLERS, SampleOutput, timestep_grid
 from genlab.diffusion.schedule import NoiseSchedule
 from genlab.errors import ConfigError, GenlabError
+from genlab.nn import distributions as vlb
 from genlab.nn.unet import UNet
 
 __all__ = ["DiffusionConfig", "DiffusionModel", "build_diffusion"]

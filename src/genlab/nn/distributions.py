@@ -1,13 +1,9 @@
-"""Pure terms of the diffusion variational bound on discrete data (Ho et al. 2020, eq. 5).
+"""Small probability helpers shared by families: per-example sums, the Gaussian KL and
+a Gaussian integrated over the bins of discrete data (Ho et al. 2020, eq. 13).
 
-    -log p(x_0) <= L_T + sum_{t=2}^{T} L_{t-1} + L_0
-    L_T     = KL(q(x_T | x_0) || N(0, I))                         (prior term)
-    L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))       (denoising terms)
-    L_0     = -log p(x_0 | x_1)                                   (discretised decoder)
-
-All in nats, summed over dimensions, per example (N,). The decoder integrates a Gaussian
-over each data bin (width ``2 / (L - 1)`` in [-1, 1]), the outermost bins extended to
-infinity (Ho et al. 2020, eq. 13), so it is a probability over the L levels.
+Discrete data with L levels live in model space at ``-1 + 2 k / (L - 1)``; each level's
+bin is ``x +- 1 / (L - 1)``, the outermost bins extended to infinity, so a distribution
+integrated over the bins is a probability over the L levels.
 """
 
 from __future__ import annotations

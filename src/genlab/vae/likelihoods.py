@@ -1,0 +1,294 @@
+"""Decoder distributions p(x | z) for variational autoencoders.
+
+Every distribution takes ``x`` in data space (integer levels ``k in {0, .., L-1}`` for
+discrete data, floats for continuous data, see :mod:`genlab.data.scaling`) and the decoder
+output ``params`` laid out as ``(N, P, *S)``: ``P = params_per_dim`` values per data
+dimension, ``S`` the data shape (``(C, H, W)`` for images, ``(D,)`` for vectors), the same
+layout as ``torch.nn.functional.cross_entropy``. A decoder that emits ``(N, P * D)`` reshapes
+with ``params.view(N, P, *S)``.
+
+- ``log_prob(x, params) -> (N,)``: summed over dimensions, in nats; a probability of the
+  discrete data for :class:`Bernoulli`, :class:`DiscretizedLogistic`, :class:`Categorical`
+  and the binned :class:`Gaussian`, a density on model space otherwise.
+- ``sample(params, generator) -> (N, *S)``: data space (int64 levels for discrete data).
+- ``mean(params) -> (N, *S)``: float in data space, for pictures.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+
+from genlab.data.scaling import from_centered, to_index
+from genlab.nn.distributions import discretized_gaussian_log_likelihood, sum_per_example
+
+__all__ = [
+    "Bernoulli",
+    "Categorical",
+    "DiscretizedLogistic",
+    "Gaussian",
+    "Likelihood",
+    "log_sigmoid_diff",
+    "make_likelihood",
+]
+
+
+class Likelihood(Protocol):
+    """The decoder-distribution contract shared by every class in this module."""
+
+    params_per_dim: int
+    levels: int | None
+
+    def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor: ...
+
+    def sample(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor: ...
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor: ...
+
+
+def _split(params: torch.Tensor, per_dim: int) -> list[torch.Tensor]:
+    """(N, P, *S) -> P tensors (N, *S)."""
+    assert params.dim() >= 2 and params.shape[1] == per_dim, (
+        f"params must be (N, {per_dim}, *data_shape), got {tuple(params.shape)}"
+    )
+    return list(params.unbind(dim=1))
+
+
+def _centered(x: torch.Tensor, levels: int | None, dtype: torch.dtype) -> torch.Tensor:
+    """Data -> model space in ``dtype``: ``to_centered`` without its float32 rounding."""
+    if levels is None:
+        return x.to(dtype)
+    return to_index(x, levels).to(dtype) * (2.0 / (levels - 1)) - 1.0
+
+
+def _level_mean(y: torch.Tensor, levels: int | None) -> torch.Tensor:
+    """Model-space location (N, *S) -> float data space, clamped to the level range."""
+    if levels is None:
+        return y
+    return ((y + 1.0) * ((levels - 1) / 2.0)).clamp(0.0, levels - 1)
+
+
+class Bernoulli:
+    """Independent Bernoulli per dimension on binary data (levels 2); params: logits (N, 1, *S).
+
+    log p(x) = sum_d [x_d log sigmoid(l_d) + (1 - x_d) log sigmoid(-l_d)] in nats
+    (Kingma & Welling 2014, appendix C.1)."""
+
+    params_per_dim = 1
+    levels = 2
+
+    def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        (logits,) = _split(params, 1)
+        target = to_index(x, 2).to(logits.dtype)
+        nll = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        return -sum_per_example(nll)
+
+    def sample(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return torch.bernoulli(self.mean(params), generator=generator).long()
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        (logits,) = _split(params, 1)
+        return torch.sigmoid(logits)
+
+
+class Gaussian:
+    """Diagonal Gaussian N(mu, sigma^2) on model space ``[-1, 1]`` (``to_centered``; continuous
+    data, ``levels=None``, as they are).
+
+    ``variance``: a fixed sigma^2 (params: mu, (N, 1, *S)), or ``None`` for a learned
+    per-dimension log-variance (params: mu, log sigma^2, (N, 2, *S)).
+
+    Unbinned, ``log_prob`` is a log *density* of the centred data in nats, not a probability
+    of discrete data: it is not comparable with the other likelihoods and can be positive.
+    With ``binned=True`` (discrete data only) the density is integrated over each data bin of
+    width ``2 / (L - 1)``, edge bins extended to infinity (Ho et al. 2020, eq. 13), giving the
+    probability of the levels. Samples are rounded and clamped to the levels when ``levels``
+    is set (exactly a sample of the binned distribution)."""
+
+    def __init__(
+        self, levels: int | None = None, variance: float | None = 1.0, binned: bool = False
+    ) -> None:
+        if variance is not None and not variance > 0:
+            raise ValueError(f"Gaussian variance must be positive, got {variance}")
+        if binned and levels is None:
+            raise ValueError("a binned Gaussian needs discrete data: give levels or binned=False")
+        self.levels = levels
+        self.variance = variance
+        self.binned = binned
+        self.params_per_dim = 1 if variance is not None else 2
+
+    def _mean_logvar(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = _split(params, self.params_per_dim)
+        if self.variance is not None:
+            return parts[0], torch.full_like(parts[0], math.log(self.variance))
+        return parts[0], parts[1]
+
+    def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        mu, logvar = self._mean_logvar(params)
+        y = _centered(x, self.levels, mu.dtype)
+        if self.binned:
+            assert self.levels is not None
+            lp = discretized_gaussian_log_likelihood(y, mu, torch.exp(0.5 * logvar), self.levels)
+        else:
+            lp = -0.5 * (math.log(2 * math.pi) + logvar + (y - mu) ** 2 * torch.exp(-logvar))
+        return sum_per_example(lp)
+
+    def sample(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        mu, logvar = self._mean_logvar(params)
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        y = mu + torch.exp(0.5 * logvar) * eps
+        return y if self.levels is None else from_centered(y, self.levels)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        mu, _ = self._mean_logvar(params)
+        return _level_mean(mu, self.levels)
+
+
+def _log_sigmoid_diff_parts(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log sigma(hi), 1 - sigma(lo) / sigma(hi)) for the lower-tail pair (lo, hi) of (a, b)."""
+    flip = (a + b) > 0
+    lo, hi = torch.where(flip, -b, a), torch.where(flip, -a, b)
+    log_hi, log_lo = F.logsigmoid(hi), F.logsigmoid(lo)
+    return log_hi, -torch.expm1((log_lo - log_hi).clamp(max=0.0))
+
+
+def log_sigmoid_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Elementwise log(sigma(b) - sigma(a)) for a <= b, stable in both tails.
+
+    Works in the lower tail (sigma(b) - sigma(a) = sigma(-a) - sigma(-b)), where
+    log sigma is accurate: log sigma(b) + log(1 - exp(log sigma(a) - log sigma(b)))."""
+    log_hi, gap = _log_sigmoid_diff_parts(a, b)
+    return log_hi + torch.log(gap)
+
+
+class DiscretizedLogistic:
+    """Logistic(m, s) integrated over each data bin (Salimans et al. 2017, eq. 2, one component).
+
+    params: location m and log-scale log s on model space, (N, 2, *S). With bin half-width
+    ``h = 1 / (L - 1)`` and ``sigma(u) = 1 / (1 + e^-u)``:
+
+        P(x) = sigma((x + h - m) / s) - sigma((x - h - m) / s)      inner levels
+        P(x = -1) = sigma((-1 + h - m) / s),  P(x = 1) = 1 - sigma((1 - h - m) / s)
+
+    in nats, summed over dimensions. The difference is taken in log space
+    (:func:`log_sigmoid_diff`); when the bin is so narrow against s that the difference
+    loses precision (relative CDF gap below eps^(1/3) of the dtype) the midpoint density
+    times the bin width is used instead, as PixelCNN++ does. ``min_log_scale`` clamps log s
+    from below (PixelCNN++ uses -7); ``None`` leaves it free."""
+
+    params_per_dim = 2
+
+    def __init__(self, levels: int, min_log_scale: float | None = -7.0) -> None:
+        if levels < 2:
+            raise ValueError(f"DiscretizedLogistic needs levels >= 2, got {levels}")
+        self.levels = levels
+        self.min_log_scale = min_log_scale
+
+    def _loc_logscale(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m, log_s = _split(params, 2)
+        if self.min_log_scale is not None:
+            log_s = log_s.clamp(min=self.min_log_scale)
+        return m, log_s
+
+    def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        m, log_s = self._loc_logscale(params)
+        k = to_index(x, self.levels)
+        y, h = _centered(k, self.levels, m.dtype), 1.0 / (self.levels - 1)
+        # edges from integers, so the upper edge of bin k is bitwise the lower edge of k + 1
+        # and the bins tile the line exactly even when s is below float resolution
+        lower, upper = ((2 * k + j).to(m.dtype) * h - 1.0 for j in (-1, 1))
+        inv_s = torch.exp(-log_s)
+        a, b = (lower - m) * inv_s, (upper - m) * inv_s
+        log_hi, gap = _log_sigmoid_diff_parts(a, b)
+        # narrow bin: the CDF difference has lost precision (or underflowed to 0), while
+        # the density is nearly flat over the bin; the guard keeps log(0) out of autograd
+        narrow = gap < torch.finfo(m.dtype).eps ** (1.0 / 3.0)
+        inner = log_hi + torch.log(torch.where(narrow, torch.ones_like(gap), gap))
+        mid = (y - m) * inv_s
+        log_mid = mid - log_s - 2.0 * F.softplus(mid) + math.log(2.0 * h)
+        inner = torch.where(narrow, log_mid, inner)
+        lp = torch.where(k == 0, F.logsigmoid(b), inner)
+        lp = torch.where(k == self.levels - 1, F.logsigmoid(-a), lp)
+        return sum_per_example(lp)
+
+    def sample(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        m, log_s = self._loc_logscale(params)
+        tiny = torch.finfo(m.dtype).tiny
+        u = torch.rand(m.shape, generator=generator, dtype=m.dtype, device=m.device)
+        u = u.clamp(tiny, 1.0 - torch.finfo(m.dtype).eps)
+        return from_centered(m + torch.exp(log_s) * (torch.log(u) - torch.log1p(-u)), self.levels)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        """E[k] of the discretised distribution: sum_{j=1}^{L-1} P(k >= j), (N, *S)."""
+        m, log_s = self._loc_logscale(params)
+        inv_s, total = torch.exp(-log_s), torch.zeros_like(m)
+        for j in range(1, self.levels):  # P(k >= j) = 1 - sigma((lower edge of bin j - m) / s)
+            edge = -1.0 + (2 * j - 1) / (self.levels - 1)
+            total = total + torch.sigmoid((m - edge) * inv_s)
+        return total
+
+
+class Categorical:
+    """Independent categorical over the L levels per dimension: the exact discrete likelihood.
+
+    params: logits (N, L, *S) (``params_per_dim = L``, the ``cross_entropy`` layout);
+    log p(x) = sum_d log softmax(logits_d)[x_d] in nats (van den Oord et al. 2016, sec. 5.3)."""
+
+    def __init__(self, levels: int) -> None:
+        if levels < 2:
+            raise ValueError(f"Categorical needs levels >= 2, got {levels}")
+        self.levels = levels
+        self.params_per_dim = levels
+
+    def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        _split(params, self.levels)
+        nll = F.cross_entropy(params, to_index(x, self.levels), reduction="none")
+        return -sum_per_example(nll)
+
+    def sample(
+        self, params: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        _split(params, self.levels)
+        probs = torch.softmax(params.movedim(1, -1), dim=-1)  # (N, *S, L)
+        flat = torch.multinomial(probs.reshape(-1, self.levels), 1, generator=generator)
+        return flat.view(probs.shape[:-1])
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        _split(params, self.levels)
+        k = torch.arange(self.levels, dtype=params.dtype, device=params.device)
+        return (torch.softmax(params, dim=1) * k.view(-1, *[1] * (params.dim() - 2))).sum(1)
+
+
+_NAMES = ("bernoulli", "categorical", "discretized_logistic", "gaussian")
+
+
+def make_likelihood(name: str, levels: int | None, **kw: Any) -> Likelihood:
+    """Build a decoder distribution by name (bernoulli, categorical, discretized_logistic,
+    gaussian) for data with ``levels`` levels (None: continuous); ``kw`` go to its constructor."""
+    if name not in _NAMES:
+        close = difflib.get_close_matches(name, _NAMES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown likelihood {name!r}{hint}: choose one of {', '.join(_NAMES)}")
+    if name == "gaussian":
+        return Gaussian(levels, **kw)
+    if levels is None:
+        raise ValueError(f"likelihood {name!r} needs discrete data: use 'gaussian' for levels=None")
+    if name == "bernoulli":
+        if levels != 2:
+            raise ValueError(f"bernoulli needs binary data (levels 2), got levels {levels}")
+        return Bernoulli(**kw)
+    if name == "categorical":
+        return Categorical(levels, **kw)
+    return DiscretizedLogistic(levels, **kw)
