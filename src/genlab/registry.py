@@ -70,6 +70,7 @@ FAMILIES: dict[str, str] = {
     "pixelwise": "genlab.pixelwise:FAMILY",
     "flow": "genlab.flows:FAMILY",
     "diffusion": "genlab.diffusion:FAMILY",
+    "vae": "genlab.vae:FAMILY",
 }
 
 # study name -> "module:attribute" of a genlab.studies.Study
