@@ -15,6 +15,7 @@ BENCHMARKS = [
     "unet_speed.py",
     "diffusion_speed.py",
     "diffusion_quality_digits.py",
+    "vae_quality_digits.py",
 ]
 
 if __name__ == "__main__":

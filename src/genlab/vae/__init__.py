@@ -51,7 +51,7 @@ FAMILY = Family(
         "train.steps": 5000,
         "train.batch_size": 128,
         "train.lr": 1e-3,
-        "train.weight_decay": 0.0,
+        "train.weight_decay": 0.1,  # AdamW, decoupled; with dropout, against overfitting
         "train.grad_clip": 10.0,
         "train.ema": 0.995,
         "train.val_fraction": 0.1,
@@ -59,5 +59,5 @@ FAMILY = Family(
         "train.select": "best",
         # validation scores nll with model.nll_samples importance samples per image
     },
-    description="variational autoencoder (MLP encoder/decoder, categorical decoder, IWAE)",
+    description="variational autoencoder (MLP encoder/decoder, discretized logistic decoder)",
 )
