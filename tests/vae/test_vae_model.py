@@ -92,3 +92,11 @@ def test_bad_configs_are_clear_errors():
         build_vae(VAEConfig(likelihood="bernoulli"), DIGITS)
     with pytest.raises(ConfigError, match="latent"):
         build_vae(VAEConfig(latent=0), DIGITS)
+    with pytest.raises(ConfigError, match="no KL term"):
+        build_vae(VAEConfig(iwae_k=4, kl_warmup=100), DIGITS)
+
+
+def test_a_float64_model_samples_in_float64():
+    model = build_vae(VAEConfig(latent=4, hidden=32), DIGITS).double().eval()
+    s = model.sample(3, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (3, 1, 8, 8)

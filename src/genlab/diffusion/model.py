@@ -74,7 +74,12 @@ class DiffusionModel(nn.Module):
         super().__init__()
         self.network, self.schedule, self.meta = network, schedule, meta
         self.config = config or DiffusionConfig(prediction=prediction)
-        self.prediction = prediction
+        if config is not None and config.prediction != prediction:
+            raise ConfigError(
+                f"prediction={prediction!r} disagrees with config.prediction="
+                f"{config.prediction!r}; give one"
+            )
+        self.prediction = self.config.prediction
         self.levels = meta.levels
         self.num_classes = int(meta.num_classes or 0) if self.config.conditional else 0
 
@@ -192,7 +197,8 @@ class DiffusionModel(nn.Module):
     def nll(self, x: torch.Tensor) -> torch.Tensor:
         """The variational bound on -log P(x) in nats per example (N,).
 
-        L_0 and L_T exactly; the sum over t = 2..T from ``nll_timesteps`` strata of
+        L_0 over one draw of x_1, L_T in closed form; the sum over t = 2..T from
+        ``nll_timesteps`` strata of
         equal size, one random t in each, weighted by the stratum size (unbiased); all
         T terms when ``nll_timesteps`` is 0."""
         T = self.schedule.T
@@ -235,7 +241,8 @@ class DiffusionModel(nn.Module):
         device = next(self.parameters()).device
         gen_device = generator.device if generator is not None else device
         shape = (n, *self.meta.shape)
-        x_T = torch.randn(shape, generator=generator, device=gen_device).to(device)
+        dtype = next(self.network.parameters()).dtype
+        x_T = torch.randn(shape, generator=generator, device=gen_device).to(device, dtype)
         if y is not None:
             y = y.to(device).long()
             if not self.num_classes:

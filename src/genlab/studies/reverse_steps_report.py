@@ -92,8 +92,8 @@ def chain_figure(chain: tuple[list[int], list[torch.Tensor]], meta: DataMeta, ou
         ax.set_title(f"t={t}", fontsize=8)
         ax.axis("off")
     caption = (
-        "One reverse chain (DDPM ancestral, 1000 steps), x_t at chosen timesteps, clipped to "
-        "the data range: structure appears gradually, coarse shape first, detail last."
+        f"One reverse chain (DDPM ancestral, all {ts[0]} steps), x_t at chosen timesteps, "
+        "clipped to the data range."
     )
     return save_figure(fig, out, "reverse_chain.png", caption)
 
@@ -109,7 +109,7 @@ def terms_figure(terms: dict[str, list[float]], out: Path) -> Figure:
     ax.set_title("Per-timestep terms of the variational bound (test images)")
     caption = (
         "Terms L_{t-1} of the bound (L_0, the discretised decoder, at t=1), averaged over 128 "
-        "test images: almost all of the bound sits in the few steps nearest the data."
+        "test images, at a log-spaced set of timesteps (per step, not summed over t)."
     )
     return save_figure(fig, out, "vlb_terms.png", caption)
 
@@ -170,9 +170,9 @@ def summary(ev: dict[str, float | None], floor: dict[str, float]) -> str:
         return min(pts, key=lambda p: p[1]) if pts else None
 
     text = (
-        f"One network call from pure noise (one-shot) gives FD {fd('oneshot_1')}: the posterior "
-        f"mean E[x_0 | x_T], one blurred average digit. Two calls already give digits (DDIM "
-        f"{fd('ddim_2')}, DPM-Solver++ {fd('dpmpp_2')}). DPM-Solver++ reaches {fd('dpmpp_10')} "
+        f"One network call from pure noise (one-shot, the network's estimate of the posterior "
+        f"mean E[x_0 | x_T]) gives FD {fd('oneshot_1')}; two calls give {fd('ddim_2')} (DDIM) "
+        f"and {fd('dpmpp_2')} (DPM-Solver++). DPM-Solver++ reaches {fd('dpmpp_10')} "
         f"at 10 calls and {fd('dpmpp_20')} at 20; DDIM {fd('ddim_20')} at 20; the ancestral "
         f"chain {fd('ddpm_10')} at 10 and {fd('ddpm_1000')} at 1000 (floor {floor['fd']:.2f})."
     )

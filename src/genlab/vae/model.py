@@ -167,7 +167,7 @@ class VAE(nn.Module):
         device = next(self.parameters()).device
         gen_device = generator.device if generator is not None else device
         z = torch.randn((n, self.config.latent), generator=generator, device=gen_device)
-        params = self.decode(z.to(device))
+        params = self.decode(z.to(device, next(self.decoder.parameters()).dtype))
         if mode == "mean":
             m = self.likelihood.mean(params)
             if self.levels is None:
@@ -188,4 +188,9 @@ def build_vae(cfg: VAEConfig, meta: DataMeta) -> VAE:
     for name in ("latent", "hidden", "nll_samples", "iwae_k"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"model.{name} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.iwae_k > 1 and (cfg.beta != 1.0 or cfg.kl_warmup > 0 or cfg.free_bits > 0):
+        raise ConfigError(
+            "model.iwae_k > 1 trains the importance-weighted bound, which has no KL term: "
+            "drop model.beta, model.kl_warmup and model.free_bits, or use iwae_k=1"
+        )
     return VAE(cfg, meta)
