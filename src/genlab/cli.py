@@ -127,6 +127,8 @@ def cmd_sample(args: argparse.Namespace, _extra: dict[str, str]) -> None:
 
     out = check_out_path(args.out)
     loaded = load_run(args.run, device=_device(args.device))
+    if args.pictures and not hasattr(loaded.model, "write_pictures"):
+        raise GenlabError(f"family {loaded.config.family!r} has no --pictures (vae has)")
     options = {
         "sampler": args.sampler,
         "steps": args.steps,
@@ -137,6 +139,13 @@ def cmd_sample(args: argparse.Namespace, _extra: dict[str, str]) -> None:
     x = sample_run(loaded, args.n, seed=args.seed, options=options)
     path = write_samples(x, loaded.meta, out)
     print(f"{len(x)} samples ({loaded.weights} weights) written to {path}", file=sys.stderr)
+    if args.pictures:
+        from genlab.runs import load_data
+
+        test_x = load_data(loaded.config.data).test.x
+        device = next(loaded.model.parameters()).device
+        written = loaded.model.write_pictures(test_x.to(device), Path(args.pictures))
+        print(f"pictures: {', '.join(str(p) for p in written)}", file=sys.stderr)
 
 
 def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
@@ -238,6 +247,11 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     s.add_argument("--out", required=True, help="FILE.png (picture) or FILE.npz (array)")
+    s.add_argument(
+        "--pictures",
+        help="also write the family's pictures into this folder (vae: reconstructions, "
+        "prior samples and means, interpolations, latent traversals)",
+    )
     s.set_defaults(func=cmd_sample, parser=s)
 
 

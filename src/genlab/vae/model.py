@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -181,6 +182,13 @@ class VAE(nn.Module):
         mu, _ = self.encode(x)
         m = self.likelihood.mean(self.decode(mu))
         return m if self.levels is None else m.round().clamp(0, self.levels - 1).long()
+
+    def write_pictures(self, test_x: torch.Tensor, out: Path) -> list[Path]:
+        """Reconstructions, prior samples and means, interpolations and latent traversals
+        of the first test images, as PNGs in ``out`` (see vae/pictures.py)."""
+        from genlab.vae.pictures import write_pictures
+
+        return write_pictures(self, test_x, self.meta, out)
 
 
 def build_vae(cfg: VAEConfig, meta: DataMeta) -> VAE:
