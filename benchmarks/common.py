@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
-__all__ = ["run"]
+__all__ = ["run", "validation"]
 
 
 def run(cmd: list[str]) -> str:
@@ -14,3 +16,9 @@ def run(cmd: list[str]) -> str:
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
     return proc.stdout
+
+
+def validation(run_dir: Path) -> list[dict]:
+    """The validation records of a run's metrics.jsonl, in step order."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == "val"]

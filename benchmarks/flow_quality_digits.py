@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import run
+from common import run, validation
 
 DEFAULT_RUNS = "realnvp:uniform,realnvp:variational,glow:uniform,nsf:uniform,nsf:variational"
 
@@ -56,8 +56,7 @@ def main() -> None:
         )
         minutes = (time.perf_counter() - t) / 60
         scores = json.loads(run([*genlab, "eval", str(out), "--metrics", "bpd,fd", "--json"]))
-        state = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-        val = [r for r in state if r["kind"] == "val"]
+        val = validation(out)
         best = min(val, key=lambda r: r["bpd"])
         results[item] = {
             "test_bpd": scores["bpd"],

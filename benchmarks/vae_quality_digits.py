@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import run
+from common import run, validation
 
 VARIANTS = {
     "default": [],
@@ -63,8 +63,7 @@ def main() -> None:
         )
         minutes = (time.perf_counter() - t) / 60
         scores = json.loads(run([*genlab, "eval", str(out), "--metrics", "bpd,fd", "--json"]))
-        val = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-        val = [r for r in val if r["kind"] == "val"]
+        val = validation(out)
         best = min(val, key=lambda r: r["bpd"])
         results[name] = {
             "overrides": VARIANTS[name],
