@@ -35,16 +35,6 @@ SIGMA = _A @ _A.T  # eigenvalues about 0.018, 0.44, 1.83
 EIG, U = torch.linalg.eigh(SIGMA)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tensors are tiny: on a busy machine, thread hand-offs cost far more than the
-    arithmetic (a 1000-step sampler runs 10x slower with 2 threads than with 1)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def schedule() -> NoiseSchedule:
     return NoiseSchedule("cosine", T)

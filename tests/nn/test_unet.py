@@ -12,16 +12,6 @@ from genlab.nn.attention import SelfAttention2d
 from genlab.nn.embeddings import TimestepEmbedding, sinusoidal_embedding
 from genlab.nn.unet import UNet
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: a second thread only adds synchronisation (seconds on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # (in_channels, size, out_channels, kwargs): digits default, MNIST-like odd sizes, CIFAR-like
 CASES = [
     (1, 8, None, {}),

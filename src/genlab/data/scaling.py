@@ -22,11 +22,14 @@ def to_index(x: torch.Tensor, levels: int) -> torch.Tensor:
     return k
 
 
-def to_centered(x: torch.Tensor, levels: int | None) -> torch.Tensor:
-    """Data -> float32 in [-1, 1] (levels) or unchanged float32 (continuous)."""
+def to_centered(
+    x: torch.Tensor, levels: int | None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Data -> ``dtype`` in [-1, 1] (levels) or unchanged values (continuous), computed in
+    ``dtype`` (no float32 rounding for float64 models)."""
     if levels is None:
-        return x.float()
-    return x.float() * (2.0 / (levels - 1)) - 1.0
+        return x.to(dtype)
+    return x.to(dtype) * (2.0 / (levels - 1)) - 1.0
 
 
 def from_centered(y: torch.Tensor, levels: int | None) -> torch.Tensor:

@@ -88,7 +88,7 @@ class DiffusionModel(nn.Module):
     def _to_model(self, x: torch.Tensor) -> torch.Tensor:
         """Data (N, C, H, W) -> x_0 in [-1, 1], in the network's dtype."""
         dtype = next(self.network.parameters()).dtype
-        return to_centered(x, self.levels).to(dtype)
+        return to_centered(x, self.levels, dtype)
 
     def _coefficients(self, t: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
         shape = (-1,) + (1,) * (like.dim() - 1)

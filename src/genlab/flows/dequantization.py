@@ -70,7 +70,7 @@ class VariationalDequantization(nn.Module):
 
     def forward(self, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         dtype = next(self.context_net.parameters()).dtype
-        context = self.context_net(to_centered(k, self.levels).to(dtype))
+        context = self.context_net(to_centered(k, self.levels, dtype))
         e = torch.randn(k.shape, device=k.device, dtype=dtype)
         v, logdet = self.flow(e, context)
         u = torch.sigmoid(v)

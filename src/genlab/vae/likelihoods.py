@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import torch
 import torch.nn.functional as F
 
-from genlab.data.scaling import from_centered, to_index
+from genlab.data.scaling import from_centered, to_centered, to_index
 from genlab.nn.distributions import discretized_gaussian_log_likelihood, sum_per_example
 
 __all__ = [
@@ -58,13 +58,6 @@ def _split(params: torch.Tensor, per_dim: int) -> list[torch.Tensor]:
         f"params must be (N, {per_dim}, *data_shape), got {tuple(params.shape)}"
     )
     return list(params.unbind(dim=1))
-
-
-def _centered(x: torch.Tensor, levels: int | None, dtype: torch.dtype) -> torch.Tensor:
-    """Data -> model space in ``dtype``: ``to_centered`` without its float32 rounding."""
-    if levels is None:
-        return x.to(dtype)
-    return to_index(x, levels).to(dtype) * (2.0 / (levels - 1)) - 1.0
 
 
 def _level_mean(y: torch.Tensor, levels: int | None) -> torch.Tensor:
@@ -133,7 +126,7 @@ class Gaussian:
 
     def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         mu, logvar = self._mean_logvar(params)
-        y = _centered(x, self.levels, mu.dtype)
+        y = to_centered(x, self.levels, mu.dtype)
         if self.binned:
             assert self.levels is not None
             lp = discretized_gaussian_log_likelihood(y, mu, torch.exp(0.5 * logvar), self.levels)
@@ -203,7 +196,7 @@ class DiscretizedLogistic:
     def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         m, log_s = self._loc_logscale(params)
         k = to_index(x, self.levels)
-        y, h = _centered(k, self.levels, m.dtype), 1.0 / (self.levels - 1)
+        y, h = to_centered(k, self.levels, m.dtype), 1.0 / (self.levels - 1)
         # edges from integers, so the upper edge of bin k is bitwise the lower edge of k + 1
         # and the bins tile the line exactly even when s is below float resolution
         lower, upper = ((2 * k + j).to(m.dtype) * h - 1.0 for j in (-1, 1))

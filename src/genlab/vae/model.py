@@ -83,7 +83,7 @@ class VAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Data (N, *shape) -> posterior mean and log-variance, each (N, Z)."""
         dtype = next(self.encoder.parameters()).dtype
-        h = to_centered(x, self.levels).to(dtype).reshape(len(x), -1)
+        h = to_centered(x, self.levels, dtype).reshape(len(x), -1)
         mu, logvar = self.encoder(h).chunk(2, dim=1)
         return mu, logvar.clamp(-12.0, 8.0)
 

@@ -12,12 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genlab.nn.distributions import sum_per_example
+
 __all__ = ["Compose", "Inverse", "Transform", "sum_per_example"]
-
-
-def sum_per_example(x: torch.Tensor) -> torch.Tensor:
-    """(N, ...) -> (N,): sum over every dimension but the batch."""
-    return x.reshape(x.shape[0], -1).sum(dim=1)
 
 
 class Transform(nn.Module):
