@@ -5,9 +5,9 @@ eq. 14): ``x0`` uniform in [-1, 1], ``t`` uniform in 1..1000, ``x_t = sqrt(abar)
 sqrt(1 - abar) eps`` with the cosine ``abar`` of Nichol & Dhariwal 2021 (eq. 17) from
 ``genlab.diffusion.schedule``, AdamW(fused=True). Prints the parameter count, training
 images/s at batch 128 (median step after warm-up) and forward-only images/s at batch
-1000 in inference mode (eval, the sampler's cost per denoising step). Reference, same
-machine and protocol: a public library's 1.0M-parameter U-Net trains at ~630-715 images/s and denoises ~2000
-images/s (1000 images x 20 steps in ~10 s).
+1000 in inference mode (the sampler's cost per denoising step). Reference, same machine
+and protocol: a public library's 1.0M-parameter U-Net trains at ~630-715 images/s and
+denoises ~2000 images/s (1000 images x 20 steps in ~10 s).
 
     python benchmarks/unet_speed.py [--steps 40] [--repeats 3] [--set multipliers=1,2,4]
 """
