@@ -78,6 +78,7 @@ STUDIES: dict[str, str] = {
     "coupling": "genlab.studies.coupling:STUDY",
     "dequantization": "genlab.studies.dequantization:STUDY",
     "reverse_steps": "genlab.studies.reverse_steps:STUDY",
+    "vae_vs_diffusion": "genlab.studies.vae_vs_diffusion:STUDY",
 }
 
 

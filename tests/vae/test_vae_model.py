@@ -75,9 +75,11 @@ def test_elbo_and_iwae_losses_and_kl_warmup():
     assert all(p.grad is not None for p in iw.parameters())
 
 
+@pytest.mark.parametrize("network", ["mlp", "conv"])
 @pytest.mark.parametrize("likelihood", ["categorical", "discretized_logistic"])
-def test_samples_and_reconstructions_are_data(likelihood):
-    model = build_vae(VAEConfig(latent=4, hidden=32, likelihood=likelihood), DIGITS).eval()
+def test_samples_and_reconstructions_are_data(likelihood, network):
+    cfg = VAEConfig(latent=4, hidden=32, likelihood=likelihood, network=network, channels=8)
+    model = build_vae(cfg, DIGITS).eval()
     g = torch.Generator().manual_seed(0)
     for mode in ("sample", "mean"):
         s = model.sample(5, generator=g, mode=mode)
@@ -92,6 +94,8 @@ def test_bad_configs_are_clear_errors():
         build_vae(VAEConfig(likelihood="bernoulli"), DIGITS)
     with pytest.raises(ConfigError, match="latent"):
         build_vae(VAEConfig(latent=0), DIGITS)
+    with pytest.raises(ConfigError, match="needs images"):
+        build_vae(VAEConfig(network="conv"), DataMeta("toy", (2,), None, None))
     with pytest.raises(ConfigError, match="no KL term"):
         build_vae(VAEConfig(iwae_k=4, kl_warmup=100), DIGITS)
 
@@ -100,3 +104,19 @@ def test_a_float64_model_samples_in_float64():
     model = build_vae(VAEConfig(latent=4, hidden=32), DIGITS).double().eval()
     s = model.sample(3, generator=torch.Generator().manual_seed(0))
     assert s.shape == (3, 1, 8, 8)
+
+
+def test_conv_vae_on_colour_images_gives_nats_per_image():
+    meta = DataMeta("cifar", (3, 7, 5), 256, 10)
+    cfg = VAEConfig(latent=4, network="conv", channels=8, likelihood="categorical")
+    model = build_vae(cfg, meta)
+    x = torch.randint(0, 256, (4, 3, 7, 5))
+    loss, _ = model.loss(x)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.eval()
+    model.config = VAEConfig(**{**cfg.__dict__, "nll_samples": 8})
+    nll = model.nll(x)
+    # an untrained decoder is near uniform over 256 levels: about log 256 nats per dim
+    assert nll.shape == (4,) and 0.8 < float(nll.mean()) / (105 * math.log(256)) < 1.5
+    assert model.sample(2).shape == (2, 3, 7, 5)

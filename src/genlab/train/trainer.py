@@ -256,7 +256,9 @@ class Trainer:
                 x = val.x[start : start + 512]
                 y = None if val.y is None else val.y[start : start + 512]
                 if hasattr(model, "nll"):
-                    total += float(model.nll(x).sum()) / (self.meta.dims * math.log(2.0))
+                    # a model may offer a cheaper estimate for selection (fewer samples)
+                    nll = getattr(model, "validation_nll", model.nll)
+                    total += float(nll(x).sum()) / (self.meta.dims * math.log(2.0))
                 else:
                     total += float(model.loss(x, y)[0]) * len(x)
                 n += len(x)

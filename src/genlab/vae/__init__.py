@@ -57,7 +57,7 @@ FAMILY = Family(
         "train.val_fraction": 0.1,
         "train.eval_every": 250,
         "train.select": "best",
-        # validation scores nll with model.nll_samples importance samples per image
+        # validation scores nll with model.val_samples importance samples per image
     },
     description="variational autoencoder (MLP encoder/decoder, discretized logistic decoder)",
 )

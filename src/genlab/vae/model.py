@@ -21,7 +21,7 @@ from torch import nn
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import to_centered
 from genlab.errors import ConfigError, GenlabError
-from genlab.nn import MLP
+from genlab.nn import MLP, ConvDecoder, ConvEncoder
 from genlab.vae.bounds import elbo, gaussian_kl_per_dim, iwae_bound, reparameterize
 from genlab.vae.likelihoods import Likelihood, make_likelihood
 
@@ -36,7 +36,10 @@ class VAEConfig:
 
     latent: int = 16
     hidden: int = 512
-    depth: int = 2  # hidden layers of the encoder and of the decoder (MLPs)
+    network: Literal["mlp", "conv"] = "mlp"  # conv: images only (nn/convnet.py)
+    depth: int = 2  # hidden layers of the encoder and of the decoder (mlp)
+    channels: int = 32  # first level's channels (conv)
+    levels: int = 2  # stride-2 levels, channels doubling at each (conv)
     dropout: float = 0.3  # in encoder and decoder: 1437 digits overfit within 1000 steps
     # discretized logistic: 2 numbers per pixel whose neighbouring levels share mass; on
     # digits it generalises far better than a free categorical (val 1.87 vs 2.04 bits/dim)
@@ -48,6 +51,7 @@ class VAEConfig:
     free_bits: float = 0.0  # nats per latent dimension (minibatch mean), 0: off
     iwae_k: int = 1  # samples of the training bound (1: the ELBO)
     nll_samples: int = 1000  # importance samples of nll()
+    val_samples: int = 100  # importance samples of the validation score (weight selection)
 
 
 def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -69,13 +73,7 @@ class VAE(nn.Module):
         except ValueError as err:
             raise ConfigError(f"model.likelihood={config.likelihood}: {err}") from None
         p = self.likelihood.params_per_dim
-        h, z, d = config.hidden, config.latent, config.depth
-        self.encoder = MLP(
-            self.dims, 2 * z, hidden=h, depth=d, dropout=config.dropout, zero_init_last=False
-        )
-        self.decoder = MLP(
-            z, p * self.dims, hidden=h, depth=d, dropout=config.dropout, zero_init_last=False
-        )
+        self.encoder, self.decoder = _networks(config, self.shape, p)
         self.register_buffer("steps_seen", torch.zeros((), dtype=torch.long))
 
     # ---------------------------------------------------------------- pieces
@@ -83,13 +81,14 @@ class VAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Data (N, *shape) -> posterior mean and log-variance, each (N, Z)."""
         dtype = next(self.encoder.parameters()).dtype
-        h = to_centered(x, self.levels, dtype).reshape(len(x), -1)
+        h = to_centered(x, self.levels, dtype)
+        h = h.reshape(len(x), -1) if self.config.network == "mlp" else h
         mu, logvar = self.encoder(h).chunk(2, dim=1)
         return mu, logvar.clamp(-12.0, 8.0)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latents (M, Z) -> decoder parameters (M, P, *shape)."""
-        return self.decoder(z).view(len(z), self.likelihood.params_per_dim, *self.shape)
+        return self.decoder(z).reshape(len(z), self.likelihood.params_per_dim, *self.shape)
 
     # ---------------------------------------------------------------- training
 
@@ -138,9 +137,10 @@ class VAE(nn.Module):
     # ---------------------------------------------------------------- likelihood
 
     @torch.no_grad()
-    def nll(self, x: torch.Tensor) -> torch.Tensor:
-        """-log p(x) by importance sampling with ``nll_samples`` draws from q, (N,) nats."""
-        k = self.config.nll_samples
+    def nll(self, x: torch.Tensor, samples: int | None = None) -> torch.Tensor:
+        """-log p(x) by importance sampling with ``samples`` (default ``nll_samples``)
+        draws from q, (N,) nats."""
+        k = samples or self.config.nll_samples
         mu, logvar = self.encode(x)
         chunk = max(1, 16384 // max(1, len(x)))  # latents decoded at once
         parts = [self._iwae(x, mu, logvar, min(chunk, k - s)) for s in range(0, k, chunk)]
@@ -149,6 +149,11 @@ class VAE(nn.Module):
         stacked = torch.stack(parts)  # (C, N)
         weights = torch.log(counts.to(stacked.dtype))[:, None]
         return -(torch.logsumexp(stacked + weights, dim=0) - math.log(k))
+
+    def validation_nll(self, x: torch.Tensor) -> torch.Tensor:
+        """The trainer's selection score: ``nll`` with ``val_samples`` draws (its bias
+        against K = 1000 is about the same at every step, so the ranking holds)."""
+        return self.nll(x, self.config.val_samples)
 
     # ---------------------------------------------------------------- sampling
 
@@ -191,11 +196,37 @@ class VAE(nn.Module):
         return write_pictures(self, test_x, self.meta, out)
 
 
+def _networks(
+    cfg: VAEConfig, shape: tuple[int, ...], params_per_dim: int
+) -> tuple[nn.Module, nn.Module]:
+    """Encoder (data -> 2Z) and decoder (Z -> P numbers per dimension)."""
+    z, dims = cfg.latent, math.prod(shape)
+    if cfg.network == "mlp":
+        kw = {"hidden": cfg.hidden, "depth": cfg.depth, "dropout": cfg.dropout}
+        return (
+            MLP(dims, 2 * z, zero_init_last=False, **kw),
+            MLP(z, params_per_dim * dims, zero_init_last=False, **kw),
+        )
+    c = shape[0]
+    kw = {"channels": cfg.channels, "levels": cfg.levels, "dropout": cfg.dropout}
+    return (
+        ConvEncoder(shape, 2 * z, **kw),  # type: ignore[arg-type]
+        ConvDecoder(z, shape, params_per_dim * c, **kw),  # type: ignore[arg-type]
+    )
+
+
 def build_vae(cfg: VAEConfig, meta: DataMeta) -> VAE:
     """The family's builder."""
-    for name in ("latent", "hidden", "nll_samples", "iwae_k"):
+    for name in ("latent", "hidden", "channels", "nll_samples", "val_samples", "iwae_k"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"model.{name} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.network not in ("mlp", "conv"):
+        raise ConfigError(f"model.network={cfg.network}: use mlp or conv")
+    if cfg.network == "conv" and len(meta.shape) != 3:
+        raise ConfigError(
+            f"model.network=conv needs images (C, H, W), got shape {tuple(meta.shape)}: "
+            "use model.network=mlp"
+        )
     if cfg.iwae_k > 1 and (cfg.beta != 1.0 or cfg.kl_warmup > 0 or cfg.free_bits > 0):
         raise ConfigError(
             "model.iwae_k > 1 trains the importance-weighted bound, which has no KL term: "
