@@ -23,6 +23,10 @@ from genlab.errors import GenlabError
 __all__ = ["build_parser", "main"]
 
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
+DEFAULT_EVAL = {
+    "generative": "bpd,fd,kid,pr,sharpness",
+    "representation": "recall@1,map@r,knn,probe",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -149,12 +153,14 @@ def cmd_sample(args: argparse.Namespace, _extra: dict[str, str]) -> None:
 
 
 def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
+    from genlab.family import get_family
     from genlab.inference import check_metrics, evaluate_run, read_samples
     from genlab.runs import load_run
 
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    check_metrics(metrics)
     loaded = load_run(args.run, device=_device(args.device))
+    chosen = args.metrics or DEFAULT_EVAL[get_family(loaded.config.family).kind]
+    metrics = [m.strip() for m in chosen.split(",") if m.strip()]
+    check_metrics(metrics)
     if args.data_dir:
         overrides = {**overrides, "data.data_dir": args.data_dir}
     samples = read_samples(args.samples, loaded.meta) if args.samples else None
@@ -259,7 +265,10 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="evaluate a trained run against the test split")
     e.add_argument("run", help="run folder")
     e.add_argument(
-        "--metrics", default="bpd,fd,kid,pr,sharpness", help="comma-separated metric names"
+        "--metrics",
+        help="comma-separated metric names; default "
+        + " for generative models, ".join(DEFAULT_EVAL.values())
+        + " for representation models (recall@K: any K)",
     )
     e.add_argument("--json", action="store_true", help="print one JSON object (metric -> number)")
     e.add_argument(

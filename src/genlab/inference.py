@@ -174,12 +174,13 @@ def _eval_data(loaded: LoadedRun, data_overrides: Mapping[str, str]) -> Any:
 def check_metrics(metrics: Sequence[str]) -> None:
     """One GenlabError unless ``metrics`` is a non-empty list of known metric names."""
     from genlab.metrics import SAMPLE_METRICS
+    from genlab.metrics.embedding import EMBEDDING_METRICS, is_embedding_metric
 
-    known = ["bpd", *SAMPLE_METRICS]
+    known = ["bpd", *SAMPLE_METRICS, *EMBEDDING_METRICS]
     if not metrics:
         raise GenlabError(f"no metric given; choose among {', '.join(known)}")
     for name in metrics:
-        if name not in known:
+        if name not in known and not is_embedding_metric(name):
             raise unknown_name("metric", name, known)
 
 
@@ -217,4 +218,33 @@ def evaluate_run(
             samples = sample_run(loaded, n_samples, seed=seed)
         g = torch.Generator().manual_seed(seed)
         out.update(evaluate_samples(samples, ds, wanted, device=device, generator=g))
+    out.update(_embedding_metrics(loaded, ds, metrics))
     return {k: float(v) for k, v in out.items()}
+
+
+def _embedding_metrics(loaded: LoadedRun, ds: Any, metrics: Sequence[str]) -> dict[str, float]:
+    """recall@K and map@r among the test images; probe and knn fit on train, score test."""
+    from genlab.metrics.embedding import embed_all, is_embedding_metric, retrieval_metrics
+
+    wanted = [m for m in metrics if is_embedding_metric(m)]
+    if not wanted:
+        return {}
+    model = loaded.model
+    if not hasattr(model, "embed"):
+        raise GenlabError(
+            f"{', '.join(wanted)}: family {loaded.config.family!r} has no embed; "
+            "use a representation model (simclr, rotation, masked, triplet)"
+        )
+    if ds.test.y is None or ds.train.y is None:
+        raise GenlabError(f"{', '.join(wanted)} need labels; {ds.name!r} has none")
+    test_emb = embed_all(model, ds.test.x)
+    out = retrieval_metrics(test_emb, ds.test.y, wanted)
+    if "probe" in wanted or "knn" in wanted:
+        from genlab.ssl.probe import knn_accuracy, linear_probe
+
+        train_emb = embed_all(model, ds.train.x)
+        if "probe" in wanted:
+            out["probe"] = linear_probe(train_emb, ds.train.y, test_emb, ds.test.y).accuracy
+        if "knn" in wanted:
+            out["knn"] = knn_accuracy(train_emb, ds.train.y, test_emb, ds.test.y)
+    return out

@@ -288,6 +288,11 @@ def test_eval_unknown_metric(cli, digits_run, device):
     cli("eval", digits_run, "--metrics", ",", "--device", device.type).error_line("no metric")
 
 
+def test_embedding_metrics_of_a_generative_run(cli, digits_run, device):
+    res = cli("eval", digits_run, "--metrics", "recall@1,map@r", "--device", device.type)
+    res.error_line("recall@1, map@r", "has no embed", "representation model")
+
+
 def test_eval_only_takes_data_overrides(cli, digits_run, device):
     res = cli("eval", digits_run, "--metrics", "bpd", "train.lr=1", "--device", device.type)
     res.error_line("only data.* overrides", "train.lr")
