@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import median_time
 
 from genlab.config import TrainConfig
 from genlab.data import load_dataset
@@ -33,15 +34,7 @@ def train_rate(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
         opt.step()
 
     model.train()
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return len(x) / times[len(times) // 2]
+    return len(x) / median_time(step, repeats, warmup=3)
 
 
 class TimedNetwork(torch.nn.Module):

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
+from common import median_time
 
 from genlab.config import TrainConfig
 from genlab.data import load_dataset
@@ -31,14 +31,7 @@ EQUAL_SIZE = {
 
 
 def _rate(fn, n_images: int, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return n_images / times[len(times) // 2]  # median
+    return n_images / median_time(fn, repeats)  # images/s at the median time
 
 
 def measure(preset: str, batch: int, repeats: int, overrides: dict[str, str]) -> dict[str, float]:

@@ -16,6 +16,7 @@ BENCHMARKS = [
     "diffusion_speed.py",
     "diffusion_quality_digits.py",
     "vae_quality_digits.py",
+    "metric_speed.py",
 ]
 
 if __name__ == "__main__":
