@@ -39,6 +39,7 @@ __all__ = [
 # so no DataConfig or TrainConfig can exist with a value out of range
 _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.steps": (lambda v: v >= 1, "at least 1"),
+    "data.label_fraction": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "train.batch_size": (lambda v: v >= 1, "at least 1"),
     "train.lr": (lambda v: v > 0, "positive"),
     "train.min_lr_ratio": (lambda v: 0 <= v <= 1, "in [0, 1]"),
@@ -75,7 +76,8 @@ class DataConfig:
     name: str = "digits"
     data_dir: str | None = None  # folder holding dataset folders (else $GENLAB_DATA, ./data)
     classes: tuple[int, ...] | None = None  # keep only these classes (train and eval)
-    seed: int = 0  # toy2d sampling, folder split
+    label_fraction: float = 1.0  # keep this class-balanced share of train (seeded by seed)
+    seed: int = 0  # toy2d sampling, folder split, label_fraction subset
     image_size: int | None = None  # folder:PATH resize
     toy_samples: int = 20000  # toy2d training points
     test_fraction: float = 0.1  # folder:PATH test share

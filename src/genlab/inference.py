@@ -224,7 +224,12 @@ def evaluate_run(
 
 def _embedding_metrics(loaded: LoadedRun, ds: Any, metrics: Sequence[str]) -> dict[str, float]:
     """recall@K and map@r among the test images; probe and knn fit on train, score test."""
-    from genlab.metrics.embedding import embed_all, is_embedding_metric, retrieval_metrics
+    from genlab.metrics.embedding import (
+        accuracy,
+        embed_all,
+        is_embedding_metric,
+        retrieval_metrics,
+    )
 
     wanted = [m for m in metrics if is_embedding_metric(m)]
     if not wanted:
@@ -237,8 +242,18 @@ def _embedding_metrics(loaded: LoadedRun, ds: Any, metrics: Sequence[str]) -> di
         )
     if ds.test.y is None or ds.train.y is None:
         raise GenlabError(f"{', '.join(wanted)} need labels; {ds.name!r} has none")
+    out: dict[str, float] = {}
+    if "accuracy" in wanted:
+        if not hasattr(model, "predict"):
+            raise GenlabError(
+                f"accuracy: family {loaded.config.family!r} does not classify; "
+                "train the classifier family"
+            )
+        out["accuracy"] = accuracy(model, ds.test.x, ds.test.y)
+    if wanted == ["accuracy"]:
+        return out
     test_emb = embed_all(model, ds.test.x)
-    out = retrieval_metrics(test_emb, ds.test.y, wanted)
+    out |= retrieval_metrics(test_emb, ds.test.y, wanted)
     if "probe" in wanted or "knn" in wanted:
         from genlab.ssl.probe import knn_accuracy, linear_probe
 

@@ -71,6 +71,11 @@ FAMILIES: dict[str, str] = {
     "flow": "genlab.flows:FAMILY",
     "diffusion": "genlab.diffusion:FAMILY",
     "vae": "genlab.vae:FAMILY",
+    "simclr": "genlab.ssl:SIMCLR_FAMILY",
+    "rotation": "genlab.ssl:ROTATION_FAMILY",
+    "masked": "genlab.ssl:MASKED_FAMILY",
+    "triplet": "genlab.metric:TRIPLET_FAMILY",
+    "classifier": "genlab.ssl.finetune:FAMILY",
 }
 
 # study name -> "module:attribute" of a genlab.studies.Study
@@ -79,6 +84,8 @@ STUDIES: dict[str, str] = {
     "dequantization": "genlab.studies.dequantization:STUDY",
     "reverse_steps": "genlab.studies.reverse_steps:STUDY",
     "vae_vs_diffusion": "genlab.studies.vae_vs_diffusion:STUDY",
+    "self_supervised": "genlab.studies.self_supervised:STUDY",
+    "contrastive": "genlab.studies.contrastive:STUDY",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,8 +30,8 @@ from genlab.config import (
     yaml_problem,
 )
 from genlab.data import LoadOptions, load_dataset
-from genlab.data.dataset import DataMeta, Dataset
-from genlab.errors import CheckpointError, ConfigError, GenlabError
+from genlab.data.dataset import DataMeta, Dataset, label_subset
+from genlab.errors import CheckpointError, ConfigError, DataError, GenlabError
 from genlab.family import Family, get_family
 from genlab.train import checkpoint as ckpt
 from genlab.train.distributed import DistInfo
@@ -137,7 +137,8 @@ def _check_family(run: Path, saved: str, wanted: str) -> None:
 
 
 def load_data(data: DataConfig) -> Dataset:
-    """The dataset a config names, restricted to ``data.classes`` when set."""
+    """The dataset a config names, restricted to ``data.classes`` when set, its train
+    split cut to a class-balanced ``data.label_fraction`` (the test split never)."""
     opts = LoadOptions(
         data_dir=data.data_dir,
         seed=data.seed,
@@ -146,7 +147,13 @@ def load_data(data: DataConfig) -> Dataset:
         test_fraction=data.test_fraction,
     )
     ds = load_dataset(data.name, opts)
-    return ds.restrict_classes(data.classes) if data.classes else ds
+    ds = ds.restrict_classes(data.classes) if data.classes else ds
+    if data.label_fraction < 1.0:
+        if ds.train.y is None:
+            raise DataError(f"data.label_fraction needs labels; {ds.name!r} has none")
+        keep = label_subset(ds.train.y, data.label_fraction, seed=data.seed)
+        ds = replace(ds, train=ds.train.take(keep))
+    return ds
 
 
 def build_model(cfg: RunConfig, meta: DataMeta) -> nn.Module:

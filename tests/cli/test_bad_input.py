@@ -284,7 +284,7 @@ def _npz(path: Path, arr: np.ndarray | None = None, **arrays: np.ndarray) -> Pat
 
 def test_eval_unknown_metric(cli, digits_run, device):
     res = cli("eval", digits_run, "--metrics", "bpd,fid", "--device", device.type)
-    res.error_line("unknown metric 'fid'", "did you mean 'fd'", "known: bpd")
+    res.error_line("unknown metric 'fid'", "did you mean 'fd'", "known: accuracy, bpd")
     cli("eval", digits_run, "--metrics", ",", "--device", device.type).error_line("no metric")
 
 

@@ -9,6 +9,7 @@ Batches are gathered by index (on the training device), never by a per-item load
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from dataclasses import dataclass, replace
@@ -18,7 +19,16 @@ import torch
 
 from genlab.errors import DataError
 
-__all__ = ["DataMeta", "Dataset", "LoadOptions", "Split", "data_root", "find_files", "read_bytes"]
+__all__ = [
+    "DataMeta",
+    "Dataset",
+    "LoadOptions",
+    "Split",
+    "data_root",
+    "find_files",
+    "label_subset",
+    "read_bytes",
+]
 
 
 @dataclass(frozen=True)
@@ -168,3 +178,22 @@ def read_bytes(path: Path) -> bytes:
         return gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as err:
         raise DataError(f"{path} is not a valid gzip file ({err}); re-download it") from err
+
+
+def label_subset(labels: torch.Tensor, fraction: float, *, seed: int) -> torch.Tensor:
+    """Sorted long indices into labels (N,) keeping ``fraction`` of every class.
+
+    Each class keeps ``round(fraction * count)`` items (half rounds up), at least
+    one; fraction 1 keeps all. The subset is a prefix of a per-class permutation
+    drawn from ``seed``, so for one seed smaller fractions are nested in larger ones.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
+    labels = labels.cpu()
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for cls in labels.unique():  # sorted, so the draws are reproducible
+        members = (labels == cls).nonzero().squeeze(1)
+        keep = max(1, math.floor(fraction * len(members) + 0.5))
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:keep]])
+    return torch.cat(chosen).sort().values

@@ -6,6 +6,7 @@ Strategies are passed in as constructor arguments::
     value = loss(embeddings, labels)  # embeddings (B, D), labels (B,)
 """
 
+from genlab.family import Family
 from genlab.metric.distances import Cosine, Distance, Euclidean
 from genlab.metric.losses import (
     NTXentLoss,
@@ -24,8 +25,10 @@ from genlab.metric.miners import (
     TripletRanges,
     Triplets,
 )
+from genlab.metric.model import TripletConfig, TripletModel, build_triplet, make_miner
 
 __all__ = [
+    "TRIPLET_FAMILY",
     "BatchAllMiner",
     "BatchHardMiner",
     "Cosine",
@@ -35,11 +38,36 @@ __all__ = [
     "NTXentLoss",
     "RandomMiner",
     "SemiHardMiner",
+    "TripletConfig",
     "TripletMarginLoss",
+    "TripletModel",
     "TripletRanges",
     "Triplets",
+    "build_triplet",
+    "make_miner",
     "nt_xent",
     "supervised_nt_xent",
     "triplet_margin_loss",
     "triplet_margin_terms",
 ]
+
+TRIPLET_FAMILY = Family(
+    name="triplet",
+    config=TripletConfig,
+    build=build_triplet,
+    kind="representation",
+    defaults={
+        "train.steps": 2000,
+        "train.batch_size": 256,
+        "train.lr": 1e-3,
+        "train.warmup": 100,
+        "train.weight_decay": 0.05,
+        "train.grad_clip": 1.0,
+        "train.ema": 0.0,
+        "train.val_fraction": 0.1,
+        "train.select": "best",
+        "train.eval_every": 100,
+        "train.sample_every": 0,
+    },
+    description="metric embedding: triplet margin loss with a miner (or supervised NT-Xent)",
+)

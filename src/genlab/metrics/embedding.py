@@ -16,13 +16,14 @@ import torch
 
 __all__ = [
     "EMBEDDING_METRICS",
+    "accuracy",
     "SupportsEmbed",
     "embed_all",
     "is_embedding_metric",
     "retrieval_metrics",
 ]
 
-EMBEDDING_METRICS = ("recall@K", "map@r", "probe", "knn")
+EMBEDDING_METRICS = ("recall@K", "map@r", "probe", "knn", "accuracy")
 _RECALL = re.compile(r"recall@([1-9][0-9]*)$")
 
 
@@ -33,8 +34,9 @@ class SupportsEmbed(Protocol):
 
 
 def is_embedding_metric(name: str) -> bool:
-    """Whether ``name`` is ``recall@K`` (K >= 1), ``map@r``, ``probe`` or ``knn``."""
-    return name in ("map@r", "probe", "knn") or _RECALL.match(name) is not None
+    """Whether ``name`` is ``recall@K`` (K >= 1), ``map@r``, ``probe``, ``knn`` or
+    ``accuracy`` (a classifier's own predictions)."""
+    return name in ("map@r", "probe", "knn", "accuracy") or _RECALL.match(name) is not None
 
 
 def embed_all(model: SupportsEmbed, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
@@ -50,6 +52,17 @@ def embed_all(model: SupportsEmbed, x: torch.Tensor, *, batch_size: int = 512) -
     if isinstance(model, torch.nn.Module):
         model.train(was_training)
     return torch.cat(parts)
+
+
+def accuracy(model: Any, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 512) -> float:
+    """Share of ``model.predict`` (data (N, ...) -> classes (N,)) equal to ``y``."""
+    device = _device(model)
+    hits = 0
+    with torch.inference_mode():
+        for start in range(0, len(x), batch_size):
+            pred = model.predict(x[start : start + batch_size].to(device)).cpu()
+            hits += int((pred == y[start : start + batch_size]).sum())
+    return hits / len(x)
 
 
 def retrieval_metrics(

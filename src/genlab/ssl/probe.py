@@ -20,6 +20,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from genlab.data.dataset import label_subset
 from genlab.metrics.retrieval import Distance, nearest_neighbours
 
 __all__ = ["C_GRID", "ProbeResult", "knn_accuracy", "label_subset", "linear_probe", "majority_vote"]
@@ -40,25 +41,6 @@ class ProbeResult:
     accuracy: float
     C: float
     cv_accuracy: float | None
-
-
-def label_subset(labels: torch.Tensor, fraction: float, *, seed: int) -> torch.Tensor:
-    """Sorted long indices into labels (N,) keeping ``fraction`` of every class.
-
-    Each class keeps ``round(fraction * count)`` items (half rounds up), at least
-    one; fraction 1 keeps all. The subset is a prefix of a per-class permutation
-    drawn from ``seed``, so for one seed smaller fractions are nested in larger ones.
-    """
-    if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
-    labels = labels.cpu()
-    generator = torch.Generator().manual_seed(seed)
-    chosen = []
-    for cls in labels.unique():  # sorted, so the draws are reproducible
-        members = (labels == cls).nonzero().squeeze(1)
-        keep = max(1, math.floor(fraction * len(members) + 0.5))
-        chosen.append(members[torch.randperm(len(members), generator=generator)[:keep]])
-    return torch.cat(chosen).sort().values
 
 
 def linear_probe(

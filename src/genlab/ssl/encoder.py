@@ -1,0 +1,128 @@
+"""The backbone shared by the representation families (simclr, rotation, masked, triplet).
+
+An :class:`Encoder` maps a data-space batch to its representation ``h`` (N, embed_dim):
+images (N, C, H, W) through :class:`genlab.nn.ConvEncoder`, vectors (N, D) through
+:class:`genlab.nn.MLP`, after :func:`genlab.data.scaling.to_centered`. ``h`` is what a
+family's ``embed`` returns and what probes and retrieval read; heads (projection,
+rotation classifier, pixel decoder) sit on top of it and are dropped after training.
+
+Every family's config subclasses :class:`EncoderConfig`, so the backbone options are the
+same flat keys everywhere (``model.embed_dim=64``, ``model.channels=16``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from genlab.data.dataset import DataMeta
+from genlab.data.scaling import to_centered
+from genlab.errors import ConfigError
+from genlab.nn import MLP, ConvEncoder
+
+__all__ = ["Encoder", "EncoderConfig", "check_encoder_config", "spawn_generator"]
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Backbone options of every representation family (``model.KEY=VALUE``)."""
+
+    embed_dim: int = 128  # size of the representation h that embed() returns
+    channels: int = 32  # images: first level's channels (doubling at each level)
+    levels: int = 2  # images: stride-2 levels (8x8 -> 4x4 -> 2x2)
+    blocks: int = 1  # images: residual blocks per level
+    hidden: int = 256  # vectors: MLP width
+    depth: int = 2  # vectors: MLP hidden layers
+    dropout: float = 0.0  # before the encoder's last linear map (and in its blocks)
+
+
+def check_encoder_config(cfg: EncoderConfig, meta: DataMeta) -> None:
+    """One ConfigError for the first backbone option that cannot work on ``meta``."""
+    for name in ("embed_dim", "channels", "blocks", "hidden"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"model.{name} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.levels < 0 or cfg.depth < 0:
+        raise ConfigError(
+            f"model.levels and model.depth must be >= 0, got {cfg.levels}, {cfg.depth}"
+        )
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise ConfigError(f"model.dropout must be in [0, 1), got {cfg.dropout}")
+    if len(meta.shape) not in (1, 3):
+        raise ConfigError(
+            f"representation models take images (C, H, W) or vectors (D), got shape {meta.shape}"
+        )
+
+
+class Encoder(nn.Module):
+    """Data (N, *shape) -> representation h (N, embed_dim).
+
+    ``forward`` takes the model-space batch (``centered(x)``, possibly augmented or
+    masked); ``embed`` takes the data-space batch. GroupNorm (per example) and no batch
+    statistics: an example's h never depends on the rest of its batch.
+    """
+
+    def __init__(
+        self,
+        meta: DataMeta,
+        embed_dim: int = 128,
+        channels: int = 32,
+        levels: int = 2,
+        blocks: int = 1,
+        hidden: int = 256,
+        depth: int = 2,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.shape, self.data_levels, self.embed_dim = tuple(meta.shape), meta.levels, embed_dim
+        self.net: nn.Module
+        if len(self.shape) == 3:
+            self.net = ConvEncoder(
+                self.shape,  # type: ignore[arg-type]
+                embed_dim,
+                channels=channels,
+                levels=levels,
+                blocks=blocks,
+                dropout=dropout,
+            )
+        else:
+            dims = math.prod(self.shape)
+            self.net = MLP(dims, embed_dim, hidden, depth, dropout, zero_init_last=False)
+
+    @classmethod
+    def from_config(cls, cfg: EncoderConfig, meta: DataMeta) -> Encoder:
+        check_encoder_config(cfg, meta)
+        return cls(
+            meta, cfg.embed_dim, cfg.channels, cfg.levels, cfg.blocks, cfg.hidden, cfg.depth,
+            cfg.dropout,
+        )  # fmt: skip
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.shape) == 3
+
+    def centered(self, x: torch.Tensor) -> torch.Tensor:
+        """Data-space batch -> model space: floats in [-1, 1] (levels) or as is (continuous)."""
+        assert tuple(x.shape[1:]) == self.shape, (tuple(x.shape), self.shape)
+        return to_centered(x, self.data_levels, next(self.parameters()).dtype)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Model-space batch (N, *shape) -> representation (N, embed_dim)."""
+        return self.net(h if self.is_image else h.flatten(1))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Data-space batch (N, *shape) -> representation (N, embed_dim)."""
+        return self(self.centered(x))
+
+
+def spawn_generator(device: torch.device) -> torch.Generator:
+    """A generator on ``device`` seeded from torch's global CPU generator.
+
+    The trainer seeds the global generator (and saves its state in checkpoints), so the
+    augmentations and masks drawn from this generator are reproducible and resume exactly,
+    while each call draws fresh ones.
+    """
+    seed = int(torch.randint(0, 2**62, (1,)))
+    return torch.Generator(device=device).manual_seed(seed)

@@ -1,0 +1,142 @@
+"""The ``classifier`` family: the shared encoder plus a linear head, trained on labels.
+
+Fine-tuning (``model.init=RUN``): the encoder starts from a representation run
+(simclr, rotation, masked, triplet: any model with an ``encoder`` of the same backbone
+options) and the whole network trains on the labels; ``model.freeze=true`` keeps the
+encoder fixed, so only the head learns (a linear probe trained by the one trainer).
+Without ``init`` it is the same network trained from scratch: the baseline that
+pretraining must beat with the same labels. ``data.label_fraction`` chooses how many
+labels (class-balanced, seeded by ``data.seed``).
+
+The encoder weights are copied in :meth:`Classifier.prepare` (before the first step,
+never on load), so a saved classifier run holds all its weights and does not need the
+``init`` run any more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlab.data.dataset import DataMeta
+from genlab.errors import ConfigError
+from genlab.family import Family
+from genlab.ssl.augment import augment, default_augment
+from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
+
+__all__ = ["FAMILY", "Classifier", "ClassifierConfig", "build_classifier"]
+
+
+@dataclass(frozen=True)
+class ClassifierConfig(EncoderConfig):
+    """Options of the ``classifier`` family (backbone options from EncoderConfig)."""
+
+    init: str = ""  # a representation run whose encoder weights start training
+    freeze: bool = False  # keep the encoder fixed: train the linear head only
+    augment: bool = True  # the dataset's default augmentations on training batches
+    head_dropout: float = 0.0  # on the representation, before the linear head
+
+
+class Classifier(nn.Module):
+    """``loss(x, y)``: cross-entropy of the head's logits; ``embed(x)``: the encoder's h;
+    ``predict(x)``: class indices (N,)."""
+
+    def __init__(self, config: ClassifierConfig, meta: DataMeta) -> None:
+        super().__init__()
+        self.config, self.meta = config, meta
+        self.encoder = Encoder.from_config(config, meta)
+        self.drop = nn.Dropout(config.head_dropout)
+        self.head = nn.Linear(config.embed_dim, int(meta.num_classes or 0))
+        self.augment = default_augment(meta.name)
+
+    def prepare(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        """Copy the encoder weights of ``model.init`` (once, before training)."""
+        if self.config.init:
+            self.encoder.load_state_dict(_pretrained_encoder(self.config.init, self.config))
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Model-space batch (N, *shape) -> class logits (N, classes)."""
+        if self.config.freeze:
+            with torch.no_grad():
+                rep = self.encoder(h)
+        else:
+            rep = self.encoder(h)
+        return self.head(self.drop(rep))
+
+    def loss(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if y is None:
+            raise ConfigError("the classifier family trains on labels; this data has none")
+        h = self.encoder.centered(x)
+        if self.training and self.config.augment and self.encoder.is_image:
+            h = augment(h, self.augment, generator=spawn_generator(h.device))
+        logits = self.logits(h)
+        loss = F.cross_entropy(logits, y)
+        return loss, {"accuracy": (logits.argmax(1) == y).float().mean().detach()}
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Data-space batch -> h (N, embed_dim)."""
+        return self.encoder.embed(x)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Data-space batch -> predicted classes (N,)."""
+        return self.logits(self.encoder.centered(x)).argmax(1)
+
+
+def _pretrained_encoder(init: str, cfg: ClassifierConfig) -> dict[str, torch.Tensor]:
+    """The encoder state dict of run ``init``; one ConfigError if it cannot serve."""
+    from genlab.runs import load_run
+
+    if not Path(init).is_dir():
+        raise ConfigError(f"model.init={init}: no such run folder")
+    loaded = load_run(init, device="cpu")
+    encoder = getattr(loaded.model, "encoder", None)
+    if not isinstance(encoder, Encoder):
+        raise ConfigError(
+            f"model.init={init}: a {loaded.config.family} run has no shared encoder; "
+            "use a simclr, rotation, masked or triplet run"
+        )
+    theirs = {f.name: getattr(loaded.model.config, f.name) for f in fields(EncoderConfig)}
+    ours = {f.name: getattr(cfg, f.name) for f in fields(EncoderConfig)}
+    differ = [f"model.{k}={v}" for k, v in theirs.items() if ours[k] != v and k != "dropout"]
+    if differ or loaded.meta.shape != encoder.shape:
+        raise ConfigError(
+            f"model.init={init}: its encoder differs from this one; set {' '.join(differ)}"
+        )
+    return encoder.state_dict()
+
+
+def build_classifier(cfg: ClassifierConfig, meta: DataMeta) -> Classifier:
+    """The family's builder: needs labelled data."""
+    if not meta.num_classes:
+        raise ConfigError(f"the classifier family needs labelled data; {meta.name} has none")
+    if not 0.0 <= cfg.head_dropout < 1.0:
+        raise ConfigError(f"model.head_dropout must be in [0, 1), got {cfg.head_dropout}")
+    return Classifier(cfg, meta)
+
+
+FAMILY = Family(
+    name="classifier",
+    config=ClassifierConfig,
+    build=build_classifier,
+    kind="representation",
+    defaults={
+        "train.steps": 1000,
+        "train.batch_size": 128,
+        "train.lr": 1e-3,
+        "train.warmup": 50,
+        "train.weight_decay": 0.05,
+        "train.ema": 0.0,
+        # few labels leave nothing to hold out: a fixed budget, the last weights
+        "train.val_fraction": 0.0,
+        "train.select": "last",
+        "train.sample_every": 0,
+    },
+    description="encoder + linear head on labels; model.init=RUN fine-tunes a pretrained encoder",
+)

@@ -1,0 +1,247 @@
+"""Figures, table and summary of the ``contrastive`` study (see contrastive.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genlab.studies.base import Figure, Table, pyplot, save_figure
+
+__all__ = [
+    "distances_figure",
+    "label_of",
+    "retrieval_figure",
+    "retrieval_table",
+    "summary",
+    "tsne_figure",
+]
+
+COLLAPSED = 0.01  # mean distance below this share of the untrained network's
+REFERENCES = {"pixels": "raw pixels (Euclidean)", "untrained": "untrained network (same seed)"}
+
+
+def label_of(name: str, over: dict[str, Any] | None = None) -> str:
+    """A row's label: the reference rows, a miner with its margin, NT-Xent, or defaults."""
+    if name in REFERENCES:
+        return REFERENCES[name]
+    over = over or {}
+    if over.get("model.loss") == "ntxent":
+        return "NT-Xent (supervised)"
+    if "model.miner" in over:
+        miner = str(over["model.miner"]).replace("_", "-")
+        return f"triplet, {miner} miner, margin {over['model.margin']:g}"
+    return "triplet, family defaults"
+
+
+def _labels(names: list[str], configs: dict[str, dict[str, Any]]) -> list[str]:
+    return [label_of(n, configs.get(n)) for n in names]
+
+
+def distances_figure(
+    pairs: dict[tuple[str, str], dict[str, torch.Tensor]], margin: float, model: str, out: Path
+) -> Figure:
+    """Top: distances of same-class and other-class test pairs; bottom: the triplet gaps
+    ``d(a,n) - d(a,p)`` against the margin; before and after training, seen and unseen."""
+    plt = pyplot()
+    keys = [("seen", "untrained"), ("seen", "trained"), ("unseen", "untrained")]
+    keys.append(("unseen", "trained"))
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7), layout="constrained")
+    for col, key in enumerate(keys):
+        p = {k: v.cpu().numpy() for k, v in pairs[key].items()}
+        split = "classes 0-4 (seen)" if key[0] == "seen" else "classes 5-9 (unseen)"
+        top, bottom = axes[0, col], axes[1, col]
+        bins = np.linspace(0.0, max(p["positive"].max(), p["negative"].max()), 50)
+        top.hist(p["positive"], bins=bins, density=True, alpha=0.6, label="same class")
+        top.hist(p["negative"], bins=bins, density=True, alpha=0.6, label="other class")
+        top.set_title(f"{key[1]}, test {split}", fontsize=9)
+        top.set_xlabel("distance of a pair", fontsize=8)
+        counts, edges = np.histogram(p["gap"], bins=60)
+        bottom.stairs(counts / counts.sum(), edges, fill=True, color="tab:gray", alpha=0.6)
+        bottom.axvline(margin, color="tab:red", ls="--", label=f"margin {margin:g}")
+        bottom.axvspan(edges[0], margin, color="tab:red", alpha=0.08)
+        share = float((p["gap"] >= margin).mean())
+        bottom.set_title(f"{share:.0%} of triplets satisfy the margin", fontsize=9)
+        bottom.set_xlabel("d(a, n) - d(a, p)", fontsize=8)
+    axes[0, 0].legend(fontsize=8)
+    axes[1, 0].legend(fontsize=8)
+    caption = (
+        f"Distances in the embedding of '{model}' before (untrained, same seed) and after "
+        "training on classes 0-4. Top: test pairs of the same class and of different "
+        "classes. Bottom: d(anchor, negative) - d(anchor, positive) over every test "
+        "triplet; right of the dashed line the hinge is zero (the margin is met), the "
+        "shaded side is what the loss still pushes on."
+    )
+    return save_figure(fig, out, "distances.png", caption)
+
+
+def tsne_figure(embeddings: dict[str, torch.Tensor], labels: torch.Tensor, out: Path) -> Figure:
+    """t-SNE maps of the unseen test images, one panel per embedding, coloured by class."""
+    from sklearn.manifold import TSNE
+
+    plt = pyplot()
+    n = len(embeddings)
+    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 4.2), layout="constrained")
+    y = labels.cpu().numpy()
+    for ax, (title, e) in zip(np.atleast_1d(axes), embeddings.items(), strict=True):
+        x = e.cpu().double().numpy()
+        perplexity = min(30.0, (len(x) - 1) / 3)
+        xy = TSNE(2, perplexity=perplexity, init="pca", random_state=0).fit_transform(x)
+        points = ax.scatter(xy[:, 0], xy[:, 1], c=y, cmap="tab10", vmin=0, vmax=9, s=10)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.legend(*points.legend_elements(), title="class", fontsize=8, loc="outside right center")
+    caption = (
+        "t-SNE maps (scikit-learn) of the test images of the unseen classes 5-9, coloured "
+        "by class: raw pixels, the untrained network and the trained embedding."
+    )
+    return save_figure(fig, out, "tsne_unseen.png", caption)
+
+
+def retrieval_figure(
+    ev: dict[str, float | None], names: list[str], configs: dict[str, dict[str, Any]], out: Path
+) -> Figure:
+    """MAP@R and Recall@1 of each row on unseen (bars) and seen (dots) test classes,
+    with raw pixels' unseen value as a dashed line."""
+    plt = pyplot()
+    rows = [n for n in names if n != "pixels"]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.42 * len(rows) + 1.4), sharey=True)
+    for ax, metric, title in zip(
+        axes, ("map_at_r", "recall_at_1"), ("MAP@R", "Recall@1"), strict=True
+    ):
+        unseen = [ev.get(f"{n}_unseen_{metric}") or 0.0 for n in rows]
+        seen = [ev.get(f"{n}_seen_{metric}") or 0.0 for n in rows]
+        colors = ["tab:gray" if n == "untrained" else _color(configs.get(n)) for n in rows]
+        ax.barh(range(len(rows)), unseen, color=colors, label="unseen classes 5-9")
+        ax.scatter(seen, range(len(rows)), color="k", marker="o", s=14, label="seen 0-4")
+        pixels = ev.get(f"pixels_unseen_{metric}")
+        if pixels is not None:
+            ax.axvline(pixels, color="tab:red", ls="--", label="raw pixels, unseen")
+        ax.set_title(f"{title} (leave-one-out among test images)", fontsize=9)
+        ax.set_xlim(0, 1.02)
+    axes[0].set_yticks(range(len(rows)), _labels(rows, configs), fontsize=8)
+    axes[0].invert_yaxis()
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    caption = (
+        "Retrieval on the unseen classes 5-9 (bars) and the seen classes 0-4 (dots) for "
+        "each loss, miner and margin; the dashed line is raw pixels on the unseen classes."
+    )
+    return save_figure(fig, out, "retrieval.png", caption)
+
+
+def _color(over: dict[str, Any] | None) -> str:
+    if over and over.get("model.loss") == "ntxent":
+        return "tab:green"
+    return "tab:blue"
+
+
+def retrieval_table(
+    rows: dict[str, dict[str, float | None]],
+    configs: dict[str, dict[str, Any]],
+    default: str,
+    selected: str,
+) -> Table:
+    keys = (
+        "unseen_recall_at_1",
+        "unseen_map_at_r",
+        "seen_recall_at_1",
+        "seen_map_at_r",
+        "val_map_at_r",
+        "seen_margin_satisfied",
+        "seen_mean_distance",
+        "active_fraction",
+        "selected_step",
+        "train_s",
+    )
+    table: list[list[str | float | int | None]] = []
+    for name, r in rows.items():
+        label = label_of(name, configs.get(name))
+        marks = [m for n, m in ((default, "defaults"), (selected, "selected")) if n == name]
+        if marks:
+            label += f" [{', '.join(marks)}]"
+        table.append([label, *[r.get(k) for k in keys]])
+    columns = [
+        "embedding",
+        "unseen R@1",
+        "unseen MAP@R",
+        "seen R@1",
+        "seen MAP@R",
+        "val MAP@R",
+        "margin met (seen)",
+        "mean distance (seen)",
+        "mined active",
+        "selected step",
+        "train s",
+    ]
+    note = (
+        "Leave-one-out retrieval among the test images of the unseen classes 5-9 and of the "
+        "seen classes 0-4. 'val MAP@R': among the train images of classes 0-4 held out "
+        "from training, the only numbers used to choose ('selected'). 'margin met': share "
+        "of seen test triplets with d(a,n) >= d(a,p) + margin. 'mean distance': between "
+        "two seen test images (near 0: collapsed). 'mined active': share of the mined "
+        "triplets with a positive hinge at the last logged steps (batch-all mines "
+        "only those, so 1 by construction). 'selected step': the step of the weights kept "
+        "(lowest validation loss)."
+    )
+    return Table("Retrieval on unseen and seen digit classes", columns, table, note)
+
+
+def summary(
+    ev: dict[str, float | None], default: str, selected: str, configs: dict[str, dict[str, Any]]
+) -> str:
+    """What the numbers say, in words; every comparison is read off the evidence."""
+
+    def v(key: str) -> str:
+        x = ev.get(key)
+        return "n/a" if x is None else f"{x:.3f}"
+
+    def pair(row: str) -> str:
+        return f"{v(f'{row}_unseen_recall_at_1')} / {v(f'{row}_unseen_map_at_r')}"
+
+    name = label_of(default, configs.get(default))
+    text = (
+        f"Recall@1 / MAP@R on the unseen classes 5-9: raw pixels {pair('pixels')}, untrained "
+        f"network {pair('untrained')}, {name} (family defaults) {pair(default)}. "
+    )
+    trained = [n for n in configs if ev.get(f"{n}_unseen_map_at_r") is not None]
+    best = max(trained, key=lambda n: ev[f"{n}_unseen_map_at_r"] or 0.0)
+    text += (
+        f"Across the {len(trained)} trained configurations unseen MAP@R ranges "
+        f"{min(ev[f'{n}_unseen_map_at_r'] or 0.0 for n in trained):.3f}-"
+        f"{ev[f'{best}_unseen_map_at_r']:.3f} (highest: {label_of(best, configs.get(best))}; "
+        "read off the unseen classes, so not a choice the study makes). "
+    )
+    collapsed = [
+        label_of(n, configs.get(n))
+        for n in trained
+        if (ev.get(f"{n}_seen_mean_distance") or 0.0)
+        < COLLAPSED * (ev.get("untrained_seen_mean_distance") or 0.0)
+    ]
+    if collapsed:
+        text += (
+            f"Collapsed to nearly one point (mean distance between test images below "
+            f"{COLLAPSED:.0%} of the untrained network's, so no margin is met): "
+            f"{'; '.join(collapsed)}. "
+        )
+    seen_d, pix = ev.get(f"{default}_seen_map_at_r"), ev.get("pixels_seen_map_at_r")
+    unseen_d, unseen_p = ev.get(f"{default}_unseen_map_at_r"), ev.get("pixels_unseen_map_at_r")
+    if seen_d is not None and pix is not None and unseen_d is not None and unseen_p is not None:
+        text += (
+            f"On the seen classes 0-4 the defaults reach MAP@R {seen_d:.3f} (raw pixels {pix:.3f})"
+        )
+        if seen_d > pix and unseen_d <= unseen_p:
+            text += ": the embedding fits the classes it was trained on rather than generalising"
+        text += ". "
+    text += (
+        f"Chosen on held-out train images of classes 0-4 (val MAP@R "
+        f"{v('selected_val_map_at_r')}): {label_of(selected, configs.get(selected))}, "
+        f"{pair('selected')} on the unseen classes. Test triplets of classes 0-4 meeting "
+        f"the margin: {v('untrained_seen_margin_satisfied')} untrained, "
+        f"{v(f'{default}_seen_margin_satisfied')} trained; of classes 5-9: "
+        f"{v('untrained_unseen_margin_satisfied')} and "
+        f"{v(f'{default}_unseen_margin_satisfied')}."
+    )
+    return text

@@ -1,0 +1,187 @@
+"""Figures, table and summary of the ``self_supervised`` study (see self_supervised.py).
+
+Accuracies come as ``{row: {label fraction: accuracy}}``; the rows are named as in
+:data:`LABELS` (``pixels``, ``untrained``, each pretraining method's probe, ``finetune_*``,
+``scratch``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from genlab.studies.base import Figure, Table, pyplot, save_figure
+
+__all__ = ["LABELS", "accuracy_table", "curve_figure", "pct", "summary", "views_figure"]
+
+LABELS = {
+    "simclr": "SimCLR, linear probe",
+    "rotation": "rotation, linear probe",
+    "masked": "masked reconstruction, linear probe",
+    "finetune_simclr": "SimCLR, fine-tuned",
+    "finetune_rotation": "rotation, fine-tuned",
+    "finetune_masked": "masked reconstruction, fine-tuned",
+    "scratch": "same encoder from scratch",
+    "pixels": "raw pixels, logistic regression",
+    "untrained": "untrained encoder, linear probe",
+}
+SHORT = {"simclr": "SimCLR", "rotation": "rotation", "masked": "masked reconstruction"}
+COLORS = {
+    "simclr": "tab:blue",
+    "rotation": "tab:orange",
+    "masked": "tab:green",
+    "scratch": "black",
+    "pixels": "tab:gray",
+    "untrained": "silver",
+}
+Scores = Mapping[str, Mapping[float, float | None]]
+
+
+def pct(fraction: float) -> str:
+    """Evidence-key form of a label fraction: 0.1 -> ``10pct``, 0.005 -> ``0p5pct``."""
+    return f"{100 * fraction:g}".replace(".", "p") + "pct"
+
+
+def _style(row: str) -> dict[str, object]:
+    method = row.removeprefix("finetune_")
+    if row.startswith("finetune_"):
+        return {"color": COLORS[method], "ls": "--", "marker": "^"}
+    if row in ("pixels", "untrained"):
+        return {"color": COLORS[row], "ls": ":", "marker": "o"}
+    return {"color": COLORS[method], "ls": "-", "marker": "s" if row == "scratch" else "o"}
+
+
+def _tick(f: float, counts: Mapping[float, int] | None) -> str:
+    share = f"{100 * f:g}%"
+    return share if counts is None else f"{share}\n({counts[f]} labels)"
+
+
+def curve_figure(
+    acc: Scores, fractions: Sequence[float], out: Path, counts: Mapping[float, int] | None = None
+) -> Figure:
+    """Test accuracy against the share of train labels (log scale), one line per row."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for row, label in LABELS.items():
+        if row not in acc:
+            continue
+        points = [(f, acc[row][f]) for f in fractions if acc[row].get(f) is not None]
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        ax.plot(xs, ys, label=label, lw=1.6, ms=5, **_style(row))  # type: ignore[arg-type]
+    ax.set_xscale("log")
+    ax.set_xticks(list(fractions), [_tick(f, counts) for f in fractions])
+    ax.minorticks_off()
+    ax.set_xlabel("share of the training labels used")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    caption = (
+        "Label efficiency on digits: test accuracy against the share of training labels "
+        "(the same class-balanced subsets for every line). Solid: linear probes of frozen "
+        "self-supervised encoders; dashed: the same encoders fine-tuned; black: the same "
+        "encoder trained from scratch on the labels; dotted: logistic regression on raw "
+        "pixels and a probe of the untrained encoder."
+    )
+    return save_figure(fig, out, "label_efficiency.png", caption)
+
+
+def views_figure(views: torch.Tensor, out: Path) -> Figure:
+    """``views`` (3, N, 1, H, W) in [-1, 1]: test images, then two SimCLR views of each."""
+    plt = pyplot()
+    rows, n = views.shape[:2]
+    fig, axes = plt.subplots(rows, n, figsize=(1.0 * n, 1.1 * rows), squeeze=False)
+    titles = ("test image", "view 1", "view 2")
+    for r in range(rows):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.imshow(views[r, c, 0].float().numpy(), cmap="gray", vmin=-1, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r][0].set_ylabel(titles[r], fontsize=8)
+    caption = (
+        "What SimCLR learns to ignore: test digits (top) and two augmented views of each "
+        "(crop, small rotation and shift, noise, cutout), drawn by the trained SimCLR model. "
+        "NT-Xent makes the two views of an image the nearest pair among the batch, so the "
+        "representation keeps what survives these changes: the digit's identity."
+    )
+    return save_figure(fig, out, "simclr_views.png", caption)
+
+
+def accuracy_table(
+    acc: Scores,
+    cv: Scores,
+    pretrain_s: Mapping[str, float],
+    fractions: Sequence[float],
+    counts: Mapping[float, int],
+    claim: float,
+) -> Table:
+    """One row per method: test accuracy per label fraction, the probe's train CV accuracy
+    at the claim's label fraction and the pretraining time."""
+    rows: list[list[str | float | int | None]] = []
+    for row, label in LABELS.items():
+        if row not in acc:
+            continue
+        cv_claim = cv.get(row, {}).get(claim)
+        rows.append([label, *[acc[row].get(f) for f in fractions], cv_claim, pretrain_s.get(row)])
+    columns = [
+        "method",
+        *[f"{100 * f:g}% labels ({counts[f]})" for f in fractions],
+        f"train CV acc., {100 * claim:g}% labels",
+        "pretrain s",
+    ]
+    note = (
+        "Accuracy on the whole test split (360 digits). Probes: logistic regression on frozen "
+        "standardised features, C by 3-fold cross-validation of the labelled train subset "
+        "(whose mean held-out accuracy is the CV column; the best pretrained encoder is "
+        "chosen by it). Fine-tuned and from-scratch rows: the classifier family (encoder + "
+        "linear head), same steps and labels."
+    )
+    return Table("Test accuracy by share of training labels", columns, rows, note)
+
+
+def summary(
+    ev: Mapping[str, float | None], best: str, fractions: Sequence[float], claim: float
+) -> str:
+    """What the numbers say, in words; every comparison is read off the evidence."""
+
+    def v(key: str) -> str:
+        x = ev.get(key)
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    k, share = pct(claim), f"{100 * claim:g}%"
+    text = (
+        f"With {share} of the labels ({ev.get(f'labels_{k}', 0):.0f}), the encoder with the best "
+        f"cross-validated probe is {SHORT[best]}: its linear probe scores "
+        f"{v(f'best_probe_accuracy_{k}')} on test, against {v(f'scratch_accuracy_{k}')} for "
+        f"the same encoder trained from scratch on those labels and "
+        f"{v(f'pixels_accuracy_{k}')} for logistic regression on raw pixels "
+        f"(untrained encoder: {v(f'untrained_accuracy_{k}')}). "
+    )
+    probe, scratch, pixels = (
+        ev.get(f"{n}_accuracy_{k}") for n in ("best_probe", "scratch", "pixels")
+    )
+    if probe is not None and scratch is not None and pixels is not None:
+        beats = [name for name, x in (("scratch", scratch), ("raw pixels", pixels)) if probe > x]
+        text += (
+            f"The probe beats {' and '.join(beats)}. "
+            if beats
+            else "The probe beats neither baseline. "
+        )
+    text += f"Other probes at {share}: " + ", ".join(
+        f"{SHORT[m]} {v(f'{m}_accuracy_{k}')}" for m in SHORT if m != best
+    )
+    text += (
+        f"; fine-tuned {SHORT[best]}: {v(f'finetune_{best}_accuracy_{k}')}. Across label "
+        "shares ("
+        + ", ".join(f"{100 * f:g}%" for f in fractions)
+        + "): probe "
+        + " / ".join(v(f"best_probe_accuracy_{pct(f)}") for f in fractions)
+        + ", from scratch "
+        + " / ".join(v(f"scratch_accuracy_{pct(f)}") for f in fractions)
+        + ", raw pixels "
+        + " / ".join(v(f"pixels_accuracy_{pct(f)}") for f in fractions)
+        + "."
+    )
+    return text

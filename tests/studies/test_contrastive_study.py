@@ -1,0 +1,119 @@
+"""The contrastive study on tiny embeddings: every row scored on seen and unseen classes,
+the checks read off the evidence, the figures written; and the triplet arithmetic
+behind the margin histograms against a naive loop."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+import torch
+
+from genlab.metric import TripletConfig
+from genlab.studies import contrastive as study
+from genlab.studies import get_study, run_study
+from genlab.studies.contrastive_report import label_of
+
+TINY = study.ContrastiveSettings(
+    train_steps=6,
+    margins=(0.2, 0.5),
+    miners=("batch_all", "semi_hard"),
+    overrides=(
+        ("model.channels", 4),
+        ("model.embed_dim", 8),
+        ("train.batch_size", 64),
+        ("train.eval_every", 3),
+    ),
+)
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    from genlab import registry
+
+    monkeypatch.setitem(registry.STUDIES, "contrastive", "genlab.studies.contrastive:STUDY")
+
+
+def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, registered, device):
+    monkeypatch.setitem(study.SETTINGS, "quick", TINY)
+    run_study("contrastive", "quick", tmp_path / "r", device.type)
+    saved = json.loads((tmp_path / "r" / "results.json").read_text())
+    ev, protocol = saved["evidence"], saved["protocol"]
+    assert saved["study"] == "contrastive" and saved["claim"] == study.CLAIM
+    configs = study.configurations(TINY)
+    default = protocol["default_configuration"]
+    defaults = TripletConfig()
+    if defaults.loss == "triplet" and defaults.miner in TINY.miners:
+        assert default == f"{defaults.miner}_m{defaults.margin:g}"  # found among the rows
+    assert protocol["selected_on_validation"] in configs
+    for name in ("pixels", "untrained", *configs):
+        for split in ("unseen", "seen", "val"):
+            assert 0 <= ev[f"{name}_{split}_recall_at_1"] <= 1
+            assert 0 < ev[f"{name}_{split}_map_at_r"] <= 1
+    for name in ("untrained", *configs):
+        assert 0 <= ev[f"{name}_seen_margin_satisfied"] <= 1
+        assert ev[f"{name}_seen_mean_distance"] >= 0
+    for name in configs:
+        assert ev[f"{name}_train_s"] > 0 and ev[f"{name}_selected_step"] in (3, 6)
+    assert ev["ntxent_active_fraction"] is None and 0 <= ev[f"{default}_active_fraction"] <= 1
+    assert ev["pixels_unseen_recall_at_1"] == pytest.approx(0.966, abs=0.01)  # the issue's
+    assert ev["pixels_unseen_map_at_r"] == pytest.approx(0.57, abs=0.01)  # reference
+    checks = (
+        ev[f"{default}_unseen_map_at_r"] > ev["pixels_unseen_map_at_r"],
+        ev[f"{default}_unseen_recall_at_1"] >= ev["pixels_unseen_recall_at_1"] - 0.01,
+        ev[f"{default}_seen_margin_satisfied"] > ev["untrained_seen_margin_satisfied"],
+    )
+    expected = "holds" if all(checks) else "inconclusive at this budget"
+    assert saved["verdict"] == expected
+    table = saved["tables"][0]
+    assert [r[0].split(" [")[0] for r in table["rows"]] == [
+        label_of(n, configs.get(n)) for n in ("pixels", "untrained", *configs)
+    ]
+    assert all(len(r) == len(table["columns"]) for r in table["rows"])
+    assert len(saved["figures"]) == 3
+    for fig in saved["figures"]:
+        assert (tmp_path / "r" / fig["file"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_margin_arithmetic_matches_a_naive_loop():
+    g = torch.Generator().manual_seed(0)
+    e = torch.randn(11, 3, generator=g, dtype=torch.float64)
+    y = torch.tensor([0, 0, 1, 1, 1, 2, 2, 0, 2, 1, 0])
+    d = torch.cdist(e, e)
+    gaps = [
+        float(d[a, n] - d[a, p])
+        for a, p, n in itertools.product(range(11), repeat=3)
+        if p != a and y[p] == y[a] and y[n] != y[a]
+    ]
+    pairs = study.pair_distances(e, y, "euclidean")
+    assert sorted(pairs["gap"].tolist()) == pytest.approx(sorted(gaps), abs=1e-6)
+    same = [(i, j) for i, j in itertools.combinations(range(11), 2) if y[i] == y[j]]
+    assert len(pairs["positive"]) == len(same)
+    assert len(pairs["negative"]) == 55 - len(same)
+    for margin in (0.0, 0.3, 1.0):
+        share = sum(gap >= margin for gap in gaps) / len(gaps)
+        assert study.margin_satisfied(d, y, margin) == pytest.approx(share)
+
+
+def test_registered(registered):
+    s = get_study("contrastive")
+    assert s.name == "contrastive" and "never-seen" in s.claim
+
+
+def test_checks_read_off_the_evidence():
+    ev = {
+        "pixels_unseen_map_at_r": 0.57,
+        "pixels_unseen_recall_at_1": 0.97,
+        "x_unseen_map_at_r": 0.6,
+        "x_unseen_recall_at_1": 0.961,
+        "x_seen_margin_satisfied": 0.9,
+        "untrained_seen_margin_satisfied": 0.3,
+    }
+    assert study.checks(ev, "x") == dict.fromkeys(
+        ("map_above_pixels", "recall_within_slack", "margin_separates_seen"), True
+    )
+    ev["x_unseen_recall_at_1"] = 0.95
+    assert study.checks(ev, "x")["recall_within_slack"] is False
+    ev["x_unseen_map_at_r"] = None
+    assert study.checks(ev, "x")["map_above_pixels"] is None
