@@ -22,6 +22,7 @@ from common import run, validation
 
 VARIANTS = {
     "default": [],
+    "conv": ["model.network=conv"],
     "categorical": ["model.likelihood=categorical"],
     "categorical-no-dropout": [
         "model.likelihood=categorical",
@@ -73,6 +74,7 @@ def main() -> None:
             "best_step": best["step"],
             "last_val_bpd": val[-1]["bpd"],
             "train_minutes": minutes,
+            "steps": args.steps,
         }
         print(
             f"{name:24s} test bpd {scores['bpd']:.4f}  FD {scores['fd']:.2f}  "
@@ -80,13 +82,15 @@ def main() -> None:
             f"{minutes:.1f} min)",
             flush=True,
         )
+    out_path = Path(args.out)
+    kept = json.loads(out_path.read_text())["runs"] if out_path.exists() else {}
     payload = {
         "protocol": "digits; genlab train vae defaults unless overridden; test bpd from "
-        "1000 importance samples per test image; weights selected on validation",
-        "steps": args.steps,
-        "runs": results,
+        "1000 importance samples per test image; weights selected on validation "
+        "(model.val_samples importance samples); runs not rerun are kept from before",
+        "runs": {**kept, **results},
     }
-    Path(args.out).write_text(json.dumps(payload, indent=2) + "\n")
+    out_path.write_text(json.dumps(payload, indent=2) + "\n")
 
 
 if __name__ == "__main__":
