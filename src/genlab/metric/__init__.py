@@ -59,7 +59,9 @@ TRIPLET_FAMILY = Family(
     defaults={
         "train.steps": 2000,
         "train.batch_size": 256,
-        "train.lr": 1e-3,
+        # slow learning: every step on the seen classes lowers retrieval on unseen ones
+        # (digits 0-4 -> 5-9: MAP@R 0.43 at 1e-4, 0.34 at 1e-3; see metric/model.py)
+        "train.lr": 1e-4,
         "train.warmup": 100,
         "train.weight_decay": 0.05,
         "train.grad_clip": 1.0,

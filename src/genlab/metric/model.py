@@ -9,8 +9,23 @@ Eq. 2).
 
 The aim is an embedding that also ranks classes never seen in training (the contrastive
 study: classes 0-4 of digits for training, 5-9 for retrieval). The defaults are chosen
-for that, not for separating the seen classes: a small normalised embedding,
-augmented inputs, weight decay and early stopping on the validation loss.
+for that, not for separating the seen classes, which any setting separates (test MAP@R
+0.99 on classes 0-4, raw pixels 0.72). Measured on the test images of classes 5-9 (raw
+pixels: Recall@1 0.966, MAP@R 0.574), 2000 steps, one seed, best validation weights:
+
+=========================================  ========  =====
+setting                                    Recall@1  MAP@R
+=========================================  ========  =====
+defaults (d=128, lr 1e-4, augmented)       0.910     0.427
+same without augmentation                  0.888     0.439
+d=128, lr 1e-3, no augmentation            0.837     0.339
+d=32, lr 1e-3, augmented (1000 steps)      0.652     0.235
+=========================================  ========  =====
+
+On 5 training classes the learnt metric does not transfer: retrieval on the unseen
+classes falls from the first steps, for every miner, margin, the supervised NT-Xent,
+and even for a linear map of the pixels started at the identity. A wider embedding and
+slow learning lose the least.
 """
 
 from __future__ import annotations
@@ -40,7 +55,8 @@ MINERS: tuple[str, ...] = ("random", "batch_hard", "batch_all", "semi_hard")
 class TripletConfig(EncoderConfig):
     """Options of the ``triplet`` family (backbone options from EncoderConfig)."""
 
-    embed_dim: int = 32  # small: fewer directions to spend on the seen classes alone
+    # wide: unseen classes keep more (lr 1e-3, 1000 steps: d=32 MAP@R 0.23, d=128 0.37)
+    embed_dim: int = 128
     loss: Literal["triplet", "ntxent"] = "triplet"
     margin: float = 0.2  # in units of the distance
     distance: Literal["euclidean", "cosine"] = "euclidean"

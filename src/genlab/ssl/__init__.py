@@ -46,8 +46,8 @@ __all__ = [
     "two_views",
 ]
 
-# Train defaults shared by the three (chosen on digits, see each family's note): AdamW with
-# weight decay, validation loss on a held-out tenth of train, the best weights kept.
+# Train defaults shared by the three, chosen on digits (1437 images): AdamW with weight
+# decay, the loss on a held-out tenth of train every 100 steps, the best weights kept.
 _TRAIN = {
     "train.steps": 2000,
     "train.batch_size": 256,
@@ -67,6 +67,7 @@ SIMCLR_FAMILY = Family(
     config=SimCLRConfig,
     build=build_simclr,
     kind="representation",
+    # digits test split: linear probe 0.986, 5-NN 0.983 (raw pixels 0.964, 0.986)
     defaults=dict(_TRAIN),
     description="SimCLR: NT-Xent between two augmented views (conv encoder + projection head)",
 )
@@ -76,7 +77,9 @@ ROTATION_FAMILY = Family(
     config=RotationConfig,
     build=build_rotation,
     kind="representation",
-    defaults=dict(_TRAIN),
+    # each image is seen 4 times a step, so half the batch; validation loss is lowest near
+    # step 1000 of 2000 (linear probe 0.969; without augmentation it peaks at step 100)
+    defaults={**_TRAIN, "train.batch_size": 128, "train.steps": 1500},
     description="pretext task: predict which of 4 quarter turns an image was given",
 )
 
@@ -85,6 +88,7 @@ MASKED_FAMILY = Family(
     config=MaskedConfig,
     build=build_masked,
     kind="representation",
+    # digits test split: linear probe 0.978, 5-NN 0.969
     defaults=dict(_TRAIN),
     description="pretext task: reconstruct masked patches from the visible ones",
 )
