@@ -9,7 +9,6 @@ import json
 import pytest
 import torch
 
-from genlab import registry
 from genlab.studies import get_study, run_study
 from genlab.studies import self_supervised as study
 from genlab.studies.self_supervised_report import LABELS, pct
@@ -24,13 +23,7 @@ TINY = study.SSLSettings(
 )
 
 
-@pytest.fixture
-def registered(monkeypatch):
-    monkeypatch.setitem(registry.STUDIES, "self_supervised", "genlab.studies.self_supervised:STUDY")
-    monkeypatch.setitem(registry.FAMILIES, "classifier", "genlab.ssl.finetune:FAMILY")
-
-
-def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device, registered):
+def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
     monkeypatch.setitem(study.SETTINGS, "quick", TINY)
     run_study("self_supervised", "quick", tmp_path / "r", device.type)
     saved = json.loads((tmp_path / "r" / "results.json").read_text())
