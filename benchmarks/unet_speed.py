@@ -18,24 +18,17 @@ import argparse
 import json
 import os
 import statistics
-import time
 from pathlib import Path
 
 import torch
+from common import median_time
 
 from genlab.diffusion.schedule import cosine_alpha_bar
 from genlab.nn.unet import UNet
 
 
 def _median_time(fn, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_time(fn, repeats, warmup=warmup)
 
 
 def measure(kwargs: dict, steps: int, batch: int, eval_batch: int, size: int) -> dict:

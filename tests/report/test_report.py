@@ -90,7 +90,7 @@ def test_failed_study_is_shown_and_reported(fake_studies, tmp_path):
 
 
 def test_unknown_study_fails_before_anything_is_written(tmp_path):
-    with pytest.raises(GenlabError, match="unknown study 'nope'.*known: coupling, dequantization"):
+    with pytest.raises(GenlabError, match="unknown study 'nope'.*known: contrastive, coupling, dequantization"):
         build_report("quick", tmp_path / "rep", "cpu", studies=["nope"])
     assert not (tmp_path / "rep").exists()
 
@@ -113,7 +113,7 @@ def test_cli_unknown_study_is_one_line(tmp_path, capsys):
 
     assert err == [
         "genlab: error: unknown study 'coupon' (did you mean 'coupling'?); "
-        f"known: {', '.join(STUDIES)}"
+        f"known: {', '.join(sorted(STUDIES))}"
     ]
     assert "reverse_steps" in err[0]
     assert not (tmp_path / "s").exists()

@@ -26,6 +26,7 @@ from genlab.metric.miners import (
     Triplets,
 )
 from genlab.metric.model import TripletConfig, TripletModel, build_triplet, make_miner
+from genlab.ssl.encoder import TRAIN_DEFAULTS
 
 __all__ = [
     "TRIPLET_FAMILY",
@@ -57,19 +58,10 @@ TRIPLET_FAMILY = Family(
     build=build_triplet,
     kind="representation",
     defaults={
-        "train.steps": 2000,
-        "train.batch_size": 256,
+        **TRAIN_DEFAULTS,
         # slow learning: every step on the seen classes lowers retrieval on unseen ones
         # (digits 0-4 -> 5-9: MAP@R 0.43 at 1e-4, 0.34 at 1e-3; see metric/model.py)
         "train.lr": 1e-4,
-        "train.warmup": 100,
-        "train.weight_decay": 0.05,
-        "train.grad_clip": 1.0,
-        "train.ema": 0.0,
-        "train.val_fraction": 0.1,
-        "train.select": "best",
-        "train.eval_every": 100,
-        "train.sample_every": 0,
     },
     description="metric embedding: triplet margin loss with a miner (or supervised NT-Xent)",
 )

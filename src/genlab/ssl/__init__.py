@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from genlab.family import Family
 from genlab.ssl.augment import AugmentConfig, augment, default_augment, two_views
-from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
+from genlab.ssl.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig, spawn_generator
 from genlab.ssl.pretext import (
     MaskedConfig,
     MaskedReconstruction,
@@ -46,21 +46,7 @@ __all__ = [
     "two_views",
 ]
 
-# Train defaults shared by the three, chosen on digits (1437 images): AdamW with weight
-# decay, the loss on a held-out tenth of train every 100 steps, the best weights kept.
-_TRAIN = {
-    "train.steps": 2000,
-    "train.batch_size": 256,
-    "train.lr": 1e-3,
-    "train.warmup": 100,
-    "train.weight_decay": 0.05,
-    "train.grad_clip": 1.0,
-    "train.ema": 0.0,
-    "train.val_fraction": 0.1,
-    "train.select": "best",
-    "train.eval_every": 100,
-    "train.sample_every": 0,
-}
+_TRAIN = TRAIN_DEFAULTS
 
 SIMCLR_FAMILY = Family(
     name="simclr",

@@ -26,7 +26,7 @@ from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError
 from genlab.family import Family
 from genlab.ssl.augment import augment, default_augment
-from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
+from genlab.ssl.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig, spawn_generator
 
 __all__ = ["FAMILY", "Classifier", "ClassifierConfig", "build_classifier"]
 
@@ -127,16 +127,13 @@ FAMILY = Family(
     build=build_classifier,
     kind="representation",
     defaults={
+        **TRAIN_DEFAULTS,
         "train.steps": 1000,
         "train.batch_size": 128,
-        "train.lr": 1e-3,
         "train.warmup": 50,
-        "train.weight_decay": 0.05,
-        "train.ema": 0.0,
         # few labels leave nothing to hold out: a fixed budget, the last weights
         "train.val_fraction": 0.0,
         "train.select": "last",
-        "train.sample_every": 0,
     },
     description="encoder + linear head on labels; model.init=RUN fine-tunes a pretrained encoder",
 )
