@@ -72,19 +72,22 @@ def test_bound_terms_equal_ddpm_formulas():
     torch.testing.assert_close(l0, want_l0, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("strata", [0, 1, 7, 49])
-def test_nll_sums_the_terms_exactly_or_unbiasedly(strata):
+@pytest.mark.parametrize(("strata", "exact"), [(0, 32), (1, 0), (7, 0), (49, 0), (7, 20), (30, 20)])
+def test_nll_sums_the_terms_exactly_or_unbiasedly(strata, exact):
     """With known per-timestep terms f(t) = t^2 (and prior 3), nll is 3 + sum_t f(t):
-    exactly with all timesteps, on average over draws with stratified ones."""
-    model = build_diffusion(tiny(nll_timesteps=strata, timesteps=50), DIGITS)
+    exactly with all timesteps, on average over draws with stratified ones (the first
+    ``exact`` after t = 1 always summed exactly)."""
+    cfg = tiny(nll_timesteps=strata, timesteps=50, nll_exact=exact)
+    model = build_diffusion(cfg, DIGITS)
     model.vlb_terms = lambda x, t: (t.double() ** 2)[None].expand(len(x), -1)
     model.prior_term = lambda x: torch.full((len(x),), 3.0, dtype=torch.float64)
     want = 3.0 + sum(t * t for t in range(1, 51))
     x = torch.zeros(2, 1, 8, 8)
     torch.manual_seed(0)
-    draws = torch.stack([model.nll(x) for _ in range(1 if strata in (0, 49) else 3000)])
+    every = strata == 0 or strata >= 49 - exact
+    draws = torch.stack([model.nll(x) for _ in range(1 if every else 3000)])
     assert draws.shape[1:] == (2,)
-    if strata in (0, 49):  # every timestep once
+    if every:  # every timestep once
         assert torch.all(draws == want)
     else:
         est = draws[:, 0]
