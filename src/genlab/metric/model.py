@@ -42,8 +42,8 @@ from genlab.errors import ConfigError, GenlabError
 from genlab.metric.distances import Cosine, Distance, Euclidean
 from genlab.metric.losses import NTXentLoss, TripletMarginLoss
 from genlab.metric.miners import BatchAllMiner, BatchHardMiner, Miner, RandomMiner, SemiHardMiner
-from genlab.ssl.augment import augment, default_augment
-from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
+from genlab.ssl.augment import default_augment
+from genlab.ssl.encoder import Encoder, EncoderConfig
 
 __all__ = ["MINERS", "TripletConfig", "TripletModel", "build_triplet", "make_miner"]
 
@@ -119,11 +119,7 @@ class TripletModel(nn.Module):
                 "the triplet family needs class labels, and this batch has none: "
                 "train it on a labelled dataset (e.g. digits)"
             )
-        h = self.encoder.centered(x)
-        if self.training and self.augment is not None:
-            g = generator if generator is not None else spawn_generator(x.device)
-            h = augment(h, self.augment, generator=g)
-        e = self.project(h)
+        e = self.project(self.encoder.inputs(x, self.augment, generator))
         if self.config.loss == "ntxent":
             return self.ntxent.with_labels(e, y), {}
         loss, stats = self.triplet.with_stats(e, y)

@@ -22,6 +22,7 @@ from genlab.data.dataset import DataMeta
 from genlab.data.scaling import to_centered
 from genlab.errors import ConfigError
 from genlab.nn import MLP, ConvEncoder
+from genlab.ssl.augment import AugmentConfig, augment
 
 __all__ = [
     "TRAIN_DEFAULTS",
@@ -131,6 +132,20 @@ class Encoder(nn.Module):
         """Data-space batch -> model space: floats in [-1, 1] (levels) or as is (continuous)."""
         assert tuple(x.shape[1:]) == self.shape, (tuple(x.shape), self.shape)
         return to_centered(x, self.data_levels, next(self.parameters()).dtype)
+
+    def inputs(
+        self,
+        x: torch.Tensor,
+        augmentation: AugmentConfig | None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Data-space batch -> model space, augmented (images, training mode only) with
+        ``generator`` (None: one from :func:`spawn_generator`)."""
+        h = self.centered(x)
+        if self.training and augmentation is not None and self.is_image:
+            g = generator if generator is not None else spawn_generator(h.device)
+            h = augment(h, augmentation, generator=g)
+        return h
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """Model-space batch (N, *shape) -> representation (N, embed_dim)."""

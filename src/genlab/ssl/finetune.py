@@ -25,8 +25,8 @@ from torch import nn
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError
 from genlab.family import Family
-from genlab.ssl.augment import augment, default_augment
-from genlab.ssl.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig, spawn_generator
+from genlab.ssl.augment import default_augment
+from genlab.ssl.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig
 
 __all__ = ["FAMILY", "Classifier", "ClassifierConfig", "build_classifier"]
 
@@ -51,7 +51,7 @@ class Classifier(nn.Module):
         self.encoder = Encoder.from_config(config, meta)
         self.drop = nn.Dropout(config.head_dropout)
         self.head = nn.Linear(config.embed_dim, int(meta.num_classes or 0))
-        self.augment = default_augment(meta.name)
+        self.augment = default_augment(meta.name) if config.augment else None
 
     def prepare(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         """Copy the encoder weights of ``model.init`` (once, before training)."""
@@ -72,10 +72,7 @@ class Classifier(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if y is None:
             raise ConfigError("the classifier family trains on labels; this data has none")
-        h = self.encoder.centered(x)
-        if self.training and self.config.augment and self.encoder.is_image:
-            h = augment(h, self.augment, generator=spawn_generator(h.device))
-        logits = self.logits(h)
+        logits = self.logits(self.encoder.inputs(x, self.augment))
         loss = F.cross_entropy(logits, y)
         return loss, {"accuracy": (logits.argmax(1) == y).float().mean().detach()}
 

@@ -29,7 +29,7 @@ from torch import nn
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError
 from genlab.nn import MLP
-from genlab.ssl.augment import augment, default_augment
+from genlab.ssl.augment import default_augment
 from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
 
 __all__ = [
@@ -131,10 +131,7 @@ class RotationPrediction(nn.Module):
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Mean cross-entropy over the 4N rotated copies; logs the rotation accuracy."""
-        h = self.encoder.centered(x)
-        if self.training and self.augment is not None:
-            g = generator if generator is not None else spawn_generator(x.device)
-            h = augment(h, self.augment, generator=g)
+        h = self.encoder.inputs(x, self.augment, generator)
         logits, labels = self.logits(h)
         loss = F.cross_entropy(logits, labels)
         return loss, {"accuracy": (logits.detach().argmax(1) == labels).float().mean()}
@@ -205,9 +202,7 @@ class MaskedReconstruction(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """MSE on the masked entries; logs the MSE on the visible ones as well."""
         g = generator if generator is not None else spawn_generator(x.device)
-        h = self.encoder.centered(x)
-        if self.training and self.augment is not None:
-            h = augment(h, self.augment, generator=g)
+        h = self.encoder.inputs(x, self.augment, g)
         cfg = self.config
         mask = patch_mask(len(h), self.shape, cfg.mask_ratio, cfg.patch, generator=g)
         mask = mask.to(h.device)
