@@ -7,6 +7,10 @@ numbers quoted in the issue, same machine and protocol: a public library's RealN
 0.43M at ~1,800 and ~5,200.
 
     python benchmarks/flow_speed.py [--presets realnvp,glow,nsf] [--repeats 20]
+
+The reference measured on the same machine: flow_speed_reference.py (normflows in its own
+environment, fed the batch saved by ``--save-batch``) writes
+results/flow_speed_reference.json, which is copied here under ``reference_measured``.
 """
 
 from __future__ import annotations
@@ -69,7 +73,11 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "flow_speed.json"))
+    p.add_argument("--save-batch", default="", help="save the digits batch here and exit")
     args = p.parse_args()
+    if args.save_batch:  # the exact batch, for flow_speed_reference.py
+        torch.save(load_dataset("digits").train.x[: args.batch].clone(), args.save_batch)
+        return
     torch.set_num_threads(1)
     rows = {}
     for preset in args.presets.split(","):
@@ -89,6 +97,9 @@ def main() -> None:
         },
         "presets": rows,
     }
+    measured = Path(__file__).parent / "results" / "flow_speed_reference.json"
+    if measured.exists():
+        result["reference_measured"] = json.loads(measured.read_text())
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
 

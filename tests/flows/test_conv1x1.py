@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from genlab.flows.transforms import InvertibleConv1x1
 
@@ -20,6 +21,7 @@ def test_weight_is_plu_and_logdet_is_hw_slogdet():
     x = torch.randn(2, 4, 3, 5, generator=g, dtype=torch.float64)
     y, ld = conv(x)
     torch.testing.assert_close(y, torch.einsum("oc,nchw->nohw", w, x))
+    torch.testing.assert_close(y, F.conv2d(x, w[:, :, None, None]))  # what it replaces
     expected = 3 * 5 * torch.linalg.slogdet(w).logabsdet
     torch.testing.assert_close(ld, expected.expand(2))
 

