@@ -19,13 +19,16 @@ from genlab.metric import (
     SemiHardMiner,
     TripletConfig,
     build_triplet,
+    geometry_stress,
     make_miner,
     supervised_nt_xent,
     triplet_margin_loss,
 )
+from genlab.metric.model import JITTER
+from genlab.ssl.augment import augment
 
 DIGITS = DataMeta("digits", (1, 8, 8), 17, 10)
-TINY = {"embed_dim": 8, "channels": 4, "augment": False}
+TINY = {"embed_dim": 8, "channels": 4, "augment": False, "anchor": 0.0, "invariance": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +112,56 @@ def test_bad_options_are_one_line_errors():
         build_triplet(TripletConfig(miner="semi_hard", margin=0.0), DIGITS)
     with pytest.raises(ConfigError, match="model.temperature"):
         build_triplet(TripletConfig(temperature=0.0), DIGITS)
+
+
+def naive_stress(e: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The stress by a loop over ordered pairs i != j."""
+    pairs = [(i, j) for i in range(len(e)) for j in range(len(e)) if i != j]
+    de = torch.stack([(e[i] - e[j]).norm() for i, j in pairs])
+    dx = torch.stack([(x[i] - x[j]).norm() for i, j in pairs])
+    terms = [(a / de.mean() - b / dx.mean()) ** 2 for a, b in zip(de, dx, strict=True)]
+    return sum(terms) / len(pairs)
+
+
+def test_geometry_stress_against_a_loop_and_an_isometry():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(12, 6, generator=g, dtype=torch.float64)
+    e = torch.randn(12, 3, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(geometry_stress(e, x), naive_stress(e, x))
+    q, _ = torch.linalg.qr(torch.randn(6, 6, generator=g, dtype=torch.float64))
+    # a rotation, a scale and a shift keep every distance ratio: zero stress
+    assert float(geometry_stress(3.0 * x @ q + 1.0, x)) < 1e-20
+    assert float(geometry_stress(e, x)) > 0.01
+
+
+def test_anchor_and_invariance_terms_add_to_the_metric_loss(batch):
+    x, y = batch
+    m = model(augment=True, anchor=2.0, invariance=3.0, margin=0.3).train()
+    loss, terms = m.loss(x, y, generator=torch.Generator().manual_seed(5))
+    # the same draws by hand: view 1 for the metric loss and the stress, then view 2
+    g = torch.Generator().manual_seed(5)
+    h = to_centered(x, 17)
+    v1, v2 = augment(h, JITTER, generator=g), augment(h, JITTER, generator=g)
+    e1, e2 = (F.normalize(m.encoder(v), dim=1) for v in (v1, v2))
+    dist = Euclidean()
+    metric, _ = triplet_margin_loss(
+        e1, y, margin=0.3, distance=dist, miner=make_miner("batch_all", 0.3, dist)
+    )
+    stress = naive_stress(e1, h.flatten(1))
+    views = (e1 - e2).square().sum(1).mean()
+    torch.testing.assert_close(loss, metric + 2.0 * stress + 3.0 * views)
+    torch.testing.assert_close(terms["stress"], stress)
+    torch.testing.assert_close(terms["view_distance"], views)
+    # evaluation: no jitter, so no view term; the stress is of the clean images
+    m.eval()
+    loss, terms = m.loss(x, y)
+    assert "view_distance" not in terms
+    e = F.normalize(m.encoder(h), dim=1)
+    torch.testing.assert_close(terms["stress"], naive_stress(e, h.flatten(1)))
+
+
+def test_negative_term_weights_are_one_line_errors():
+    for key in ("anchor", "invariance"):
+        with pytest.raises(ConfigError, match="model.anchor and model.invariance") as err:
+            build_triplet(TripletConfig(**{key: -1.0}), DIGITS)
+        assert "\n" not in str(err.value)

@@ -47,6 +47,7 @@ def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, registered, 
     if defaults.loss == "triplet" and defaults.miner in TINY.miners:
         assert default == f"{defaults.miner}_m{defaults.margin:g}"  # found among the rows
     assert protocol["selected_on_validation"] in configs
+    assert set(study.ABLATIONS) <= set(configs)
     for name in ("pixels", "untrained", *configs):
         for split in ("unseen", "seen", "val"):
             assert 0 <= ev[f"{name}_{split}_recall_at_1"] <= 1
@@ -62,7 +63,8 @@ def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, registered, 
     checks = (
         ev[f"{default}_unseen_map_at_r"] > ev["pixels_unseen_map_at_r"],
         ev[f"{default}_unseen_recall_at_1"] >= ev["pixels_unseen_recall_at_1"] - 0.01,
-        ev[f"{default}_seen_margin_satisfied"] > ev["untrained_seen_margin_satisfied"],
+        ev[f"{default}_seen_map_at_r"] > ev["pixels_seen_map_at_r"]
+        and ev[f"{default}_seen_map_at_r"] > ev["untrained_seen_map_at_r"],
     )
     expected = "holds" if all(checks) else "inconclusive at this budget"
     assert saved["verdict"] == expected
@@ -107,13 +109,16 @@ def test_checks_read_off_the_evidence():
         "pixels_unseen_recall_at_1": 0.97,
         "x_unseen_map_at_r": 0.6,
         "x_unseen_recall_at_1": 0.961,
-        "x_seen_margin_satisfied": 0.9,
-        "untrained_seen_margin_satisfied": 0.3,
+        "x_seen_map_at_r": 0.8,
+        "pixels_seen_map_at_r": 0.72,
+        "untrained_seen_map_at_r": 0.6,
     }
     assert study.checks(ev, "x") == dict.fromkeys(
-        ("map_above_pixels", "recall_within_slack", "margin_separates_seen"), True
+        ("map_above_pixels", "recall_within_slack", "separates_seen"), True
     )
     ev["x_unseen_recall_at_1"] = 0.95
     assert study.checks(ev, "x")["recall_within_slack"] is False
+    ev["untrained_seen_map_at_r"] = 0.81
+    assert study.checks(ev, "x")["separates_seen"] is False
     ev["x_unseen_map_at_r"] = None
     assert study.checks(ev, "x")["map_above_pixels"] is None

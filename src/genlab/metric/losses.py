@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.metric.distances import Distance, Euclidean, cosine_similarity
+from genlab.metric.distances import Distance, Euclidean, cosine_similarity, euclidean_pairwise
 from genlab.metric.miners import (
     BatchAllMiner,
     Miner,
@@ -41,6 +41,7 @@ from genlab.metric.miners import (
 __all__ = [
     "NTXentLoss",
     "TripletMarginLoss",
+    "geometry_stress",
     "nt_xent",
     "supervised_nt_xent",
     "triplet_margin_loss",
@@ -230,3 +231,14 @@ class NTXentLoss(nn.Module):
 
     def with_labels(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return supervised_nt_xent(embeddings, labels, self.temperature)
+
+
+def geometry_stress(e: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Scale-free stress (metric MDS, Kruskal 1964, without the square root) between the
+    batch's pairwise Euclidean distances in embedding space, e (N, d), and in input
+    space, x (N, D): each set of distances is divided by its mean over distinct pairs,
+    then the mean squared difference, () (0: the input geometry up to a scale)."""
+    off = ~torch.eye(len(e), dtype=torch.bool, device=e.device)
+    de = euclidean_pairwise(e)[off]
+    dx = euclidean_pairwise(x)[off]
+    return ((de / de.mean() - dx / dx.mean()) ** 2).mean()
