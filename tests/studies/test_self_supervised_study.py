@@ -41,9 +41,20 @@ def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
     for f in fractions:
         assert ev[f"best_probe_accuracy_{pct(f)}"] == ev[f"{best}_accuracy_{pct(f)}"]
     assert ev["pixels_accuracy_100pct"] > 0.9  # logistic regression on all 1437 digits
+    means = {}
+    for name in ("best_probe", "pixels", "scratch"):  # subset 0 (the table's), then 1, 2
+        values = [
+            ev[f"{name}_accuracy_10pct"],
+            *(ev[f"{name}_accuracy_10pct_seed{k}"] for k in (1, 2)),
+        ]
+        assert all(0.0 <= x <= 1.0 for x in values)
+        means[name] = ev[f"{name}_mean_10pct"]
+        assert means[name] == pytest.approx(sum(values) / 3)
+    assert ev["pixels_accuracy_10pct_seed1"] != ev["pixels_accuracy_10pct"]  # other labels
+    assert (tmp_path / "r" / "runs" / "scratch_10pct_seed2" / "config.yaml").exists()
     checks = (
-        ev["best_probe_accuracy_10pct"] > ev["scratch_accuracy_10pct"],
-        ev["best_probe_accuracy_10pct"] > ev["pixels_accuracy_10pct"],
+        means["best_probe"] > means["scratch"],
+        means["best_probe"] > means["pixels"],
     )
     assert (saved["verdict"] == "holds") == all(checks)
     assert saved["verdict"] != "does not hold"  # quick budget: inconclusive at worst

@@ -16,6 +16,11 @@ split:
   (``model.init``), all weights trained on the labelled subset;
 - from scratch: the same classifier, same labels, same steps, random initial weights.
 
+At the claim's share (10%) the comparison is repeated on ``subsets`` label subsets
+(seeds 0, 1, ...): which 143 images carry labels moves a single accuracy by about 2
+points (the full budget's SimCLR probe: 96.1%, 98.1%, 94.7% on seeds 0-2), more than the
+gaps the claim is about, so the checks compare the means over subsets.
+
 "Best pretrained encoder" (the one the claim is checked on and, at the quick budget, the
 only one fine-tuned) is chosen by cross-validated probe accuracy on the 10% labelled
 subset of TRAIN: test labels never choose anything.
@@ -84,6 +89,7 @@ class SSLSettings:
     encoder: Mapping[str, Any] = field(default_factory=dict)
     pretrain: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     classifier: Mapping[str, Any] = field(default_factory=dict)
+    subsets: int = 3  # label subsets (seeds 0..subsets-1) at the claim's share
 
 
 SETTINGS: dict[str, SSLSettings] = {
@@ -117,10 +123,11 @@ def run(budget: Budget, out: Path, device: str, settings: SSLSettings | None = N
     acc |= _classifiers_all(s, dataset, runs, tuned, out, device)
     counts = _label_counts(s, dataset)
     ev = _evidence(s, counts, acc, cv, pretrain_s, best)
+    ev |= _repeats(s, dataset, runs[best], ev, out, device)
     key = pct(CLAIM_FRACTION)
     ok = {
-        "probe_beats_scratch": _less(ev, f"scratch_accuracy_{key}", f"best_probe_accuracy_{key}"),
-        "probe_beats_pixels": _less(ev, f"pixels_accuracy_{key}", f"best_probe_accuracy_{key}"),
+        "probe_beats_scratch": _less(ev, f"scratch_mean_{key}", f"best_probe_mean_{key}"),
+        "probe_beats_pixels": _less(ev, f"pixels_mean_{key}", f"best_probe_mean_{key}"),
     }
     return StudyResult(
         study="self_supervised",
@@ -224,6 +231,59 @@ def _classifiers_all(
     return acc
 
 
+def _repeats(
+    s: SSLSettings,
+    dataset: Any,
+    best_run: Path,
+    ev: dict[str, float | None],
+    out: Path,
+    device: str,
+) -> dict[str, float | None]:
+    """At the claim's share, the best encoder's probe, raw pixels' probe and the scratch
+    classifier on label subsets 1..subsets-1 (subset 0 is the table's), and the means
+    over all subsets: ``{row}_accuracy_{share}_seed{k}`` and ``{row}_mean_{share}``."""
+    from genlab.metrics.embedding import embed_all
+    from genlab.ssl.probe import label_subset, linear_probe
+
+    f, key = CLAIM_FRACTION, pct(CLAIM_FRACTION)
+    train, test = dataset.train, dataset.test
+    model = _load(best_run, device)
+    features = {
+        "best_probe": (embed_all(model, train.x), embed_all(model, test.x)),
+        "pixels": (train.x.flatten(1).float(), test.x.flatten(1).float()),
+    }
+    out_ev: dict[str, float | None] = {}
+    for seed in range(1, s.subsets):
+        keep = label_subset(train.y, f, seed=seed)
+        for name, (tr, te) in features.items():
+            probe = linear_probe(tr[keep], train.y[keep], te, test.y)
+            out_ev[f"{name}_accuracy_{key}_seed{seed}"] = probe.accuracy
+        overrides = _overrides(s, s.finetune_steps) | dict(s.classifier)
+        overrides |= {"data.label_fraction": f, "data.seed": seed, "model.init": ""}
+        path = train_quietly(
+            "classifier", overrides, out / "runs" / f"scratch_{key}_seed{seed}", device
+        )
+        out_ev[f"scratch_accuracy_{key}_seed{seed}"] = prediction_accuracy(
+            _load(path, device), test.x, test.y
+        )
+        say(
+            "self_supervised",
+            f"{key} labels, subset {seed}: "
+            + ", ".join(
+                f"{n} {out_ev[f'{n}_accuracy_{key}_seed{seed}']:.3f}"
+                for n in ("best_probe", "pixels", "scratch")
+            ),
+        )
+    for name in ("best_probe", "pixels", "scratch"):
+        values = [ev[f"{name}_accuracy_{key}"]]
+        values += [out_ev[f"{name}_accuracy_{key}_seed{k}"] for k in range(1, s.subsets)]
+        known = [x for x in values if x is not None]
+        out_ev[f"{name}_mean_{key}"] = (
+            sum(known) / len(known) if len(known) == len(values) else None
+        )
+    return out_ev
+
+
 def _load(path: Path, device: str) -> Any:
     from genlab.runs import load_run
 
@@ -321,6 +381,9 @@ def _protocol(s: SSLSettings, best: str) -> dict[str, Any]:
         f"{100 * CLAIM_FRACTION:g}% of the labels; test never consulted)",
         "fine_tuned": list(METHODS) if s.finetune == "all" else [best],
         "seed": SEED,
+        "claim_subsets": f"at {100 * CLAIM_FRACTION:g}% of the labels the best probe, raw "
+        f"pixels and the scratch classifier are also scored on label subsets 1..{s.subsets - 1} "
+        "(data.seed); the checks compare the means over all subsets",
     }
 
 

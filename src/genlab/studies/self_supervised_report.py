@@ -159,15 +159,23 @@ def summary(
         f"{v(f'pixels_accuracy_{k}')} for logistic regression on raw pixels "
         f"(untrained encoder: {v(f'untrained_accuracy_{k}')}). "
     )
+    subsets = 1 + sum(1 for key in ev if key.startswith(f"scratch_accuracy_{k}_seed"))
+    if ev.get(f"scratch_mean_{k}") is not None:
+        text += (
+            f"Means over {subsets} label subsets of that size: probe "
+            f"{v(f'best_probe_mean_{k}')}, from scratch {v(f'scratch_mean_{k}')}, raw pixels "
+            f"{v(f'pixels_mean_{k}')}. "
+        )
     probe, scratch, pixels = (
-        ev.get(f"{n}_accuracy_{k}") for n in ("best_probe", "scratch", "pixels")
+        ev.get(f"{n}_mean_{k}", ev.get(f"{n}_accuracy_{k}"))
+        for n in ("best_probe", "scratch", "pixels")
     )
     if probe is not None and scratch is not None and pixels is not None:
         beats = [name for name, x in (("scratch", scratch), ("raw pixels", pixels)) if probe > x]
         text += (
-            f"The probe beats {' and '.join(beats)}. "
+            f"On average the probe beats {' and '.join(beats)}. "
             if beats
-            else "The probe beats neither baseline. "
+            else "On average the probe beats neither baseline. "
         )
     text += f"Other probes at {share}: " + ", ".join(
         f"{SHORT[m]} {v(f'{m}_accuracy_{k}')}" for m in SHORT if m != best
