@@ -25,7 +25,7 @@ demo: venv
 	$(BIN)/genlab sample $(DEMO_RUN) -n 64 --out $(DEMO_RUN)/grid.png
 	$(BIN)/genlab eval $(DEMO_RUN) --metrics bpd,fd,kid
 	@echo "sample grid: $(DEMO_RUN)/grid.png"
-	$(BIN)/genlab report --budget quick --out $(REPORT)
+	$(BIN)/genlab report --budget quick --jobs 2 --out $(REPORT)
 	@echo "report: $(REPORT)/index.html"
 
 test: venv lint chromium

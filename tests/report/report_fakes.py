@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from PIL import Image
 
 from genlab.errors import TrainingDiverged
@@ -28,7 +29,12 @@ def run_fake(budget: str, out: Path, device: str) -> StudyResult:
         evidence={"tiny": 1.5e-15, "big": 123456789.0, "plain": 2.4376, "missing": None},
         tables=[Table(f"table {NASTY}", ["name", "value"], [[NASTY, 1.0], ["n", None]], NASTY)],
         figures=[Figure("one.png", f"first {NASTY}"), Figure("two.png", "second")],
-        protocol={"budget_seen": budget, "device_seen": device, "dims": [2, 4]},
+        protocol={
+            "budget_seen": budget,
+            "device_seen": device,
+            "dims": [2, 4],
+            "threads_seen": torch.get_num_threads(),
+        },
     )
 
 
@@ -38,3 +44,15 @@ def run_broken(budget: str, out: Path, device: str) -> StudyResult:
 
 FAKE = Study(name="fake", question="q", claim="c", run=run_fake)
 BROKEN = Study(name="broken", question="q", claim="c", run=run_broken)
+FAKE2 = Study(name="fake2", question="q", claim="c", run=run_fake)
+
+
+def child_runner(name: str, budget: str, out: Path, device: str) -> str:
+    """genlab report's worker, in a spawned process that knows the fake studies."""
+    from genlab import registry
+    from genlab.report import build
+
+    registry.STUDIES["fake"] = "report_fakes:FAKE"
+    registry.STUDIES["broken"] = "report_fakes:BROKEN"
+    registry.STUDIES["fake2"] = "report_fakes:FAKE2"
+    return build._run_child(name, budget, out, device)  # type: ignore[arg-type]

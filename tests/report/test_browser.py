@@ -77,7 +77,7 @@ def test_quick_report_of_every_study_renders(tmp_path, device):
     """The real thing: every registered study at the quick budget (minutes), one page."""
     from genlab.studies import read_result, study_names
 
-    page = build_report("quick", tmp_path / "rep", device.type)
+    page = build_report("quick", tmp_path / "rep", device.type, jobs=2)  # as make demo
     figures = sum(len(read_result(tmp_path / "rep" / n).figures) for n in study_names())
     found = re.search(r'data-images="(\d+)/(\d+)"', render(page, tmp_path))
     assert found and int(found.group(1)) == int(found.group(2)) == figures >= 3

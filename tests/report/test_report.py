@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from report_fakes import NASTY
+from report_fakes import NASTY, child_runner
 
 from genlab.cli import main
 from genlab.errors import GenlabError
@@ -137,3 +137,26 @@ def test_cli_unknown_study_is_one_line(tmp_path, capsys):
 )
 def test_format_cell(value, text):
     assert format_cell(value) == text
+
+
+def test_parallel_jobs_run_each_study_in_its_own_process(tmp_path):
+    """--jobs 2: spawned workers, a share of the threads each, entries in the asked order,
+    a failing study reported as on the serial path."""
+    import os
+
+    from genlab.report.build import _run_parallel
+
+    names = ["fake", "broken", "fake2"]
+    entries = _run_parallel(names, "quick", tmp_path, "cpu", 2, runner=child_runner)
+    assert [e.name for e in entries] == names
+    ok, broken, ok2 = entries
+    assert broken.result is None and "diverged at step 3" in broken.error
+    for entry in (ok, ok2):
+        assert entry.result is not None and entry.folder == tmp_path / entry.name
+        assert entry.result.protocol["threads_seen"] == max(1, (os.cpu_count() or 1) // 2)
+        assert (entry.folder / "one.png").exists()
+
+
+def test_jobs_below_one_is_a_one_line_error(fake_studies, tmp_path):
+    with pytest.raises(GenlabError, match="--jobs must be at least 1"):
+        build_report("quick", tmp_path / "r", "cpu", studies=["fake"], jobs=0)
