@@ -27,26 +27,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from pathlib import Path
 
 import normflows as nf
 import numpy as np
 import torch
+from common import median_time  # standard library only: imports in the reference venv
 
 LEVELS, ALPHA, SHAPE = 17, 0.01, (1, 8, 8)
-
-
-def median_time(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def digits_batch(n: int, path: str) -> torch.Tensor:

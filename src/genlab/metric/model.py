@@ -53,7 +53,7 @@ from genlab.errors import ConfigError, GenlabError
 from genlab.metric.distances import Cosine, Distance, Euclidean
 from genlab.metric.losses import NTXentLoss, TripletMarginLoss, geometry_stress
 from genlab.metric.miners import BatchAllMiner, BatchHardMiner, Miner, RandomMiner, SemiHardMiner
-from genlab.ssl.augment import AugmentConfig, augment
+from genlab.ssl.augment import AugmentConfig, augment, two_views
 from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
 
 __all__ = [
@@ -149,10 +149,16 @@ class TripletModel(nn.Module):
             )
         c = self.config
         h = self.encoder.centered(x)
-        jitter = self.training and self.augment is not None
-        g = (generator or spawn_generator(h.device)) if jitter else None
-        e = self.project(augment(h, self.augment, generator=g) if g is not None else h)
         logs: dict[str, torch.Tensor] = {}
+        if not (self.training and self.augment is not None):
+            e = self.project(h)
+        elif c.invariance > 0:  # two views in one encoder pass, as SimCLR
+            g = generator if generator is not None else spawn_generator(h.device)
+            e, e2 = self.project(torch.cat(two_views(h, self.augment, generator=g))).chunk(2)
+            logs["view_distance"] = (e - e2).square().sum(1).mean()
+        else:
+            g = generator if generator is not None else spawn_generator(h.device)
+            e = self.project(augment(h, self.augment, generator=g))
         if c.loss == "ntxent":
             loss = self.ntxent.with_labels(e, y)
         else:
@@ -161,9 +167,7 @@ class TripletModel(nn.Module):
         if c.anchor > 0 and len(e) > 2:
             logs["stress"] = geometry_stress(e, h.flatten(1))
             loss = loss + c.anchor * logs["stress"]
-        if c.invariance > 0 and g is not None:
-            e2 = self.project(augment(h, self.augment, generator=g))
-            logs["view_distance"] = (e - e2).square().sum(1).mean()
+        if "view_distance" in logs:
             loss = loss + c.invariance * logs["view_distance"]
         return loss, {k: v.detach() for k, v in logs.items()}
 

@@ -117,13 +117,15 @@ def run(budget: Budget, out: Path, device: str, settings: SSLSettings | None = N
     assert CLAIM_FRACTION in s.fractions, (CLAIM_FRACTION, s.fractions)
     dataset = load_dataset(DATA)
     runs, pretrain_s = _pretrain_all(s, out, device)
-    acc, cv = _probe_all(s, dataset, runs, device)
+    acc, cv, features = _probe_all(s, dataset, runs, device)
     best = max(METHODS, key=lambda m: cv[m][CLAIM_FRACTION] or 0.0)  # ties: METHODS order
     tuned = METHODS if s.finetune == "all" else (best,)
     acc |= _classifiers_all(s, dataset, runs, tuned, out, device)
     counts = _label_counts(s, dataset)
     ev = _evidence(s, counts, acc, cv, pretrain_s, best)
-    ev |= _repeats(s, dataset, runs[best], ev, out, device)
+    ev |= _repeats(
+        s, dataset, {"best_probe": features[best], "pixels": features["pixels"]}, ev, out, device
+    )
     key = pct(CLAIM_FRACTION)
     ok = {
         "probe_beats_scratch": _less(ev, f"scratch_mean_{key}", f"best_probe_mean_{key}"),
@@ -149,6 +151,15 @@ def _overrides(s: SSLSettings, steps: int) -> dict[str, Any]:
     return {"data.name": DATA, "data.seed": SEED, "train.steps": steps, **s.encoder}
 
 
+def _classifier_overrides(
+    s: SSLSettings, fraction: float, init: str, seed: int = SEED
+) -> dict[str, Any]:
+    """A fine-tuned (``init``: a pretrained run) or from-scratch (``init=""``) classifier
+    on the class-balanced ``fraction`` of the train labels drawn with ``seed``."""
+    overrides = _overrides(s, s.finetune_steps) | dict(s.classifier)
+    return overrides | {"data.label_fraction": fraction, "data.seed": seed, "model.init": init}
+
+
 def _pretrain_all(
     s: SSLSettings, out: Path, device: str
 ) -> tuple[dict[str, Path], dict[str, float]]:
@@ -164,13 +175,15 @@ def _pretrain_all(
 
 
 Scores = dict[str, dict[float, float | None]]  # row -> label fraction -> value
+Features = dict[str, tuple[torch.Tensor, torch.Tensor]]  # row -> (train, test) features
 
 
 def _probe_all(
     s: SSLSettings, dataset: Any, runs: dict[str, Path], device: str
-) -> tuple[Scores, Scores]:
+) -> tuple[Scores, Scores, Features]:
     """Linear-probe test accuracy and train cross-validation accuracy of every frozen
-    representation (pixels, untrained encoder, each pretrained one) per label fraction."""
+    representation (pixels, untrained encoder, each pretrained one) per label fraction,
+    and those representations of (train, test)."""
     from genlab.metrics.embedding import embed_all
     from genlab.runs import load_run
     from genlab.ssl.probe import label_subset, linear_probe
@@ -191,7 +204,7 @@ def _probe_all(
             result = linear_probe(tr[keep], train.y[keep], te, test.y)
             acc[name][f], cv[name][f] = result.accuracy, result.cv_accuracy
         say("self_supervised", f"{pct(f)} labels ({len(keep)}): probes {_fmt(acc, f)}")
-    return acc, cv
+    return acc, cv, features
 
 
 def _untrained_encoder(s: SSLSettings, meta: Any) -> Any:
@@ -223,8 +236,7 @@ def _classifiers_all(
     acc: Scores = {name: {} for name in starts}
     for f in s.fractions:
         for name, init in starts.items():
-            overrides = _overrides(s, s.finetune_steps) | dict(s.classifier)
-            overrides |= {"data.label_fraction": f, "model.init": init}
+            overrides = _classifier_overrides(s, f, init)
             path = train_quietly("classifier", overrides, out / "runs" / f"{name}_{pct(f)}", device)
             acc[name][f] = prediction_accuracy(_load(path, device), dataset.test.x, dataset.test.y)
         say("self_supervised", f"{pct(f)} labels: classifiers {_fmt(acc, f)}")
@@ -234,53 +246,37 @@ def _classifiers_all(
 def _repeats(
     s: SSLSettings,
     dataset: Any,
-    best_run: Path,
+    features: Features,
     ev: dict[str, float | None],
     out: Path,
     device: str,
 ) -> dict[str, float | None]:
-    """At the claim's share, the best encoder's probe, raw pixels' probe and the scratch
-    classifier on label subsets 1..subsets-1 (subset 0 is the table's), and the means
-    over all subsets: ``{row}_accuracy_{share}_seed{k}`` and ``{row}_mean_{share}``."""
-    from genlab.metrics.embedding import embed_all
+    """At the claim's share, the probes of ``features`` (the best encoder's and raw
+    pixels') and the scratch classifier on label subsets 1..subsets-1 (subset 0 is the
+    table's), and the means over all subsets: ``{row}_accuracy_{share}_seed{k}`` and
+    ``{row}_mean_{share}``."""
     from genlab.ssl.probe import label_subset, linear_probe
 
     f, key = CLAIM_FRACTION, pct(CLAIM_FRACTION)
     train, test = dataset.train, dataset.test
-    model = _load(best_run, device)
-    features = {
-        "best_probe": (embed_all(model, train.x), embed_all(model, test.x)),
-        "pixels": (train.x.flatten(1).float(), test.x.flatten(1).float()),
-    }
+    rows = (*features, "scratch")
     out_ev: dict[str, float | None] = {}
     for seed in range(1, s.subsets):
         keep = label_subset(train.y, f, seed=seed)
         for name, (tr, te) in features.items():
             probe = linear_probe(tr[keep], train.y[keep], te, test.y)
             out_ev[f"{name}_accuracy_{key}_seed{seed}"] = probe.accuracy
-        overrides = _overrides(s, s.finetune_steps) | dict(s.classifier)
-        overrides |= {"data.label_fraction": f, "data.seed": seed, "model.init": ""}
-        path = train_quietly(
-            "classifier", overrides, out / "runs" / f"scratch_{key}_seed{seed}", device
-        )
-        out_ev[f"scratch_accuracy_{key}_seed{seed}"] = prediction_accuracy(
-            _load(path, device), test.x, test.y
-        )
-        say(
-            "self_supervised",
-            f"{key} labels, subset {seed}: "
-            + ", ".join(
-                f"{n} {out_ev[f'{n}_accuracy_{key}_seed{seed}']:.3f}"
-                for n in ("best_probe", "pixels", "scratch")
-            ),
-        )
-    for name in ("best_probe", "pixels", "scratch"):
+        run = out / "runs" / f"scratch_{key}_seed{seed}"
+        path = train_quietly("classifier", _classifier_overrides(s, f, "", seed), run, device)
+        accuracy = prediction_accuracy(_load(path, device), test.x, test.y)
+        out_ev[f"scratch_accuracy_{key}_seed{seed}"] = accuracy
+        scores = ", ".join(f"{n} {out_ev[f'{n}_accuracy_{key}_seed{seed}']:.3f}" for n in rows)
+        say("self_supervised", f"{key} labels, subset {seed}: {scores}")
+    for name in rows:
         values = [ev[f"{name}_accuracy_{key}"]]
         values += [out_ev[f"{name}_accuracy_{key}_seed{k}"] for k in range(1, s.subsets)]
-        known = [x for x in values if x is not None]
-        out_ev[f"{name}_mean_{key}"] = (
-            sum(known) / len(known) if len(known) == len(values) else None
-        )
+        mean = None if None in values else sum(values) / len(values)  # type: ignore[arg-type]
+        out_ev[f"{name}_mean_{key}"] = mean
     return out_ev
 
 
