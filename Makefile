@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 DEMO_RUN ?= runs/demo-pixelwise
 REPORT ?= reports/quick
 
-.PHONY: venv demo test test-slow bench lint format chromium clean
+.PHONY: venv demo test test-slow bench lint format chromium fashion-mnist clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,21 @@ chromium:
 	  ( $$SUDO apt-get update -qq && \
 	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ) \
 	  || echo "warning: could not install chromium; the browser test will be skipped"; \
+	fi
+
+# Debian's dataset-fashion-mnist: the four official IDX files in
+# /usr/share/datasets/fashion-mnist/, which genlab searches with no flag. Installs only
+# when absent (sudo -n unless root). The other route: genlab fetch fashion-mnist.
+fashion-mnist:
+	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "no apt-get here: use '$(BIN)/genlab fetch fashion-mnist' instead"; exit 1; \
+	else \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  echo "installing dataset-fashion-mnist (apt-get)"; \
+	  ( $$SUDO apt-get update -qq && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null ) \
+	  || { echo "could not install dataset-fashion-mnist; use '$(BIN)/genlab fetch fashion-mnist'"; exit 1; }; \
 	fi
 
 clean:

@@ -41,4 +41,21 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     """Keep caches (feature-net weights) inside one per-session folder, never $HOME."""
     cache = tmp_path_factory.getbasetemp() / "genlab-cache"
     monkeypatch.setenv("GENLAB_CACHE", str(cache))
+    # the system data folder (/usr/share/datasets) is searched last; tests see only the
+    # data they write, so a machine with Debian's dataset packages behaves as one without
+    monkeypatch.setenv("GENLAB_SYSTEM_DATA", str(tmp_path_factory.getbasetemp() / "no-system"))
+    monkeypatch.delenv("GENLAB_DATA", raising=False)
     yield
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist_dir() -> str:
+    """The real Fashion-MNIST folder root, or skip (``apt-get install dataset-fashion-mnist``)."""
+    from genlab.data.dataset import SYSTEM_DATA
+
+    root = os.environ.get("GENLAB_SYSTEM_DATA_REAL", SYSTEM_DATA)
+    if not os.path.isfile(os.path.join(root, "fashion-mnist", "train-images-idx3-ubyte.gz")):
+        pytest.skip(
+            f"Fashion-MNIST not installed in {root} (apt-get install dataset-fashion-mnist)"
+        )
+    return root

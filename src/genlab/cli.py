@@ -71,24 +71,33 @@ def _unrecognized(parser: argparse.ArgumentParser, bad: list[str]) -> str:
 
 
 def cmd_datasets(args: argparse.Namespace, _extra: dict[str, str]) -> None:
-    from genlab.data import LoadOptions, data_root, dataset_available
+    from genlab.data import LoadOptions, data_roots, dataset_available
     from genlab.registry import DATASETS
 
     opts = LoadOptions(data_dir=args.data_dir)
-    rows = [("name", "shape", "levels", "classes", "available", "notes")]
+    rows = [("name", "shape", "levels", "classes", "available", "folder / notes")]
+    missing = []
     for name, entry in DATASETS.items():
-        ok, _why = dataset_available(name, opts)
-        rows.append(
-            (name, entry.shape, entry.levels, entry.classes, "yes" if ok else "no", entry.note)
-        )
+        ok, where = dataset_available(name, opts)
+        if not ok:
+            missing.append(f"  {name}: {where}")
+        shown = (where or entry.note) if ok else "missing (below)"
+        rows.append((name, entry.shape, entry.levels, entry.classes, "yes" if ok else "no", shown))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    if any(row[4] == "no" for row in rows):
-        print(
-            f"\n'no': its files are not under {data_root(opts)}; put them there or point "
-            "--data-dir / GENLAB_DATA at their folder (see the README)"
-        )
+    print(f"\nsearched, in order: {', '.join(str(r) for r in data_roots(opts))}")
+    if missing:
+        print("\n".join(["missing (genlab fetch NAME, --data-dir or GENLAB_DATA):", *missing]))
+
+
+def cmd_fetch(args: argparse.Namespace, _extra: dict[str, str]) -> None:
+    from genlab.data import LoadOptions, data_root
+    from genlab.data.fetch import fetch_dataset
+
+    root = data_root(LoadOptions(data_dir=args.data_dir))
+    folder = fetch_dataset(args.name, root, mirror=args.mirror, progress=not args.quiet)
+    print(f"{args.name}: {folder}")
 
 
 def _train_overrides(args: argparse.Namespace, overrides: dict[str, str]) -> dict[str, str]:
@@ -211,11 +220,27 @@ def _device(choice: str) -> str:
 
 
 def _add_datasets(sub: argparse._SubParsersAction) -> None:
-    d = sub.add_parser("datasets", help="list datasets and whether their files are present")
+    d = sub.add_parser("datasets", help="list datasets and where their files were found")
     d.add_argument(
-        "--data-dir", help="folder holding dataset folders (default $GENLAB_DATA or ./data)"
+        "--data-dir",
+        help="folder searched first (then $GENLAB_DATA, ./data, /usr/share/datasets)",
     )
     d.set_defaults(func=cmd_datasets, parser=d)
+
+
+def _add_fetch(sub: argparse._SubParsersAction) -> None:
+    f = sub.add_parser(
+        "fetch",
+        help="download a dataset's official files (checksums verified)",
+        description="Download NAME's official files into DIR/<name>/ with a progress bar; "
+        "each file is checked against its known SHA-256, written atomically and resumed "
+        "when a partial download is present.",
+    )
+    f.add_argument("name", choices=["mnist", "fashion-mnist", "cifar10"], help="dataset")
+    f.add_argument("--data-dir", help="where to put it (default $GENLAB_DATA or ./data)")
+    f.add_argument("--mirror", help="base URL of another server with the same file names")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.set_defaults(func=cmd_fetch, parser=f)
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -331,7 +356,15 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="genlab", description="Train, sample and evaluate generative models.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_datasets, _add_train, _add_sample, _add_eval, _add_study, _add_report):
+    for add in (
+        _add_datasets,
+        _add_fetch,
+        _add_train,
+        _add_sample,
+        _add_eval,
+        _add_study,
+        _add_report,
+    ):
         add(sub)
     return p
 

@@ -25,7 +25,7 @@ class DatasetEntry:
     shape: str
     levels: str
     classes: str
-    probe: str | None = None  # "module:function", fn(LoadOptions) raises DataError if absent
+    probe: str | None = None  # "module:function", fn(LoadOptions) -> folder, or DataError
     takes_arg: bool = False  # name:ARG (toy2d:moons, folder:PATH)
     note: str = ""
 

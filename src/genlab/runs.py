@@ -339,6 +339,8 @@ def train_run(
     out = Path(out)
     device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
     dataset = load_data(cfg.data)
+    if dataset.root is not None:  # recorded, so sample/eval/study find it from any shell
+        cfg = replace(cfg, data=replace(cfg.data, data_dir=dataset.root))
     model = build_model(cfg, dataset.meta)
     dist_info = init_distributed(device)
 

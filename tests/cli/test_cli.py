@@ -43,8 +43,35 @@ def test_datasets_lists_every_dataset_and_its_availability(cli, tmp_path, monkey
 
     write_mnist(tmp_path / "data")
     monkeypatch.setenv("GENLAB_DATA", str(tmp_path / "data"))
-    rows = _table(cli("datasets").out)
+    res = cli("datasets")
+    rows = _table(res.out)
     assert rows["mnist"][4] == "yes" and rows["fashion-mnist"][4] == "no"
+    assert rows["mnist"][5] == str((tmp_path / "data" / "mnist").absolute())
+    assert "fashion-mnist: fashion-mnist not found" in res.out
+
+    system = tmp_path / "system"  # Debian's /usr/share/datasets, found with no flag
+    write_mnist(system).rename(system / "fashion-mnist")
+    monkeypatch.setenv("GENLAB_SYSTEM_DATA", str(system))
+    rows = _table(cli("datasets").out)
+    assert rows["fashion-mnist"][4:] == ["yes", str((system / "fashion-mnist").absolute())]
+
+
+def test_a_run_remembers_its_data_folder(cli, tmp_path, monkeypatch, device):
+    """Trained with GENLAB_DATA, evaluated from another folder in a shell without it."""
+    write_mnist(tmp_path / "elsewhere")
+    monkeypatch.setenv("GENLAB_DATA", str(tmp_path / "elsewhere"))
+    run = tmp_path / "run"
+    args = train_args(run, device.type, steps=3)
+    args[args.index("digits")] = "mnist"
+    assert cli(*args).code == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["data"]["data_dir"] == str((tmp_path / "elsewhere").absolute())
+    monkeypatch.delenv("GENLAB_DATA")
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "other")
+    res = cli("eval", run, "--metrics", "bpd", "--json")
+    assert res.code == 0, res.err
+    assert math.isfinite(json.loads(res.out)["bpd"])
 
 
 def test_sample_png_is_a_readable_picture(cli, digits_run, tmp_path, device):

@@ -97,7 +97,8 @@ def test_missing_names_both_layouts(tmp_path):
     assert "data_batch_5.bin" in msg and "test_batch" in msg
     assert "--data-dir" in msg and "GENLAB_DATA" in msg and "\n" not in msg
     write_bin(tmp_path / "cifar-10-batches-bin")
-    assert dataset_available("cifar10", LoadOptions(data_dir=str(tmp_path))) == (True, "")
+    folder = str((tmp_path / "cifar-10-batches-bin").absolute())
+    assert dataset_available("cifar10", LoadOptions(data_dir=str(tmp_path))) == (True, folder)
 
 
 class Payload:

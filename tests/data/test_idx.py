@@ -91,7 +91,7 @@ def test_dataset_available(tmp_path):
     ok, reason = dataset_available("mnist", opts)
     assert not ok and "train-images-idx3-ubyte" in reason
     write_mnist(tmp_path / "mnist", gz=True)
-    assert dataset_available("mnist", opts) == (True, "")
+    assert dataset_available("mnist", opts) == (True, str((tmp_path / "mnist").absolute()))
     assert not dataset_available("fashion-mnist", opts)[0]
 
 
@@ -133,3 +133,38 @@ def test_corrupt_file_one_line_error(tmp_path, name, content, pattern):
     with pytest.raises(DataError, match=pattern) as err:
         load_dataset("mnist", LoadOptions(data_dir=str(tmp_path)))
     assert name in str(err.value) and "\n" not in str(err.value)
+
+
+def test_search_order_data_dir_env_cwd_then_system(tmp_path, monkeypatch):
+    """--data-dir, GENLAB_DATA, ./data, then the system folder; each found one is recorded."""
+    roots = {k: tmp_path / k for k in ("flag", "env", "cwd/data", "system")}
+    for seed, (key, root) in enumerate(roots.items()):
+        write_mnist(root / "fashion-mnist", gz=True, seed=seed)
+    monkeypatch.chdir(tmp_path / "cwd")
+    monkeypatch.setenv("GENLAB_DATA", str(roots["env"]))
+    monkeypatch.setenv("GENLAB_SYSTEM_DATA", str(roots["system"]))
+
+    def found_in(opts: LoadOptions) -> Path:
+        return Path(load_dataset("fashion-mnist", opts).root)
+
+    assert found_in(LoadOptions(data_dir=str(roots["flag"]))) == roots["flag"].absolute()
+    assert found_in(LoadOptions()) == roots["env"].absolute()
+    monkeypatch.delenv("GENLAB_DATA")
+    assert found_in(LoadOptions()) == roots["cwd/data"].absolute()
+    for f in (roots["cwd/data"] / "fashion-mnist").iterdir():
+        f.unlink()
+    ds = load_dataset("fashion-mnist", LoadOptions())
+    assert Path(ds.root) == roots["system"].absolute()
+    expected = write_mnist(tmp_path / "again", seed=3)  # the system copy is seed 3's twin
+    np.testing.assert_array_equal(ds.test.y.numpy(), expected["t10k-labels-idx1-ubyte"])
+
+
+def test_one_missing_file_is_named_with_its_folder(tmp_path):
+    write_mnist(tmp_path / "fashion-mnist", gz=True)
+    (tmp_path / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError) as err:
+        load_dataset("fashion-mnist", LoadOptions(data_dir=str(tmp_path)))
+    msg = str(err.value)
+    assert f"incomplete in {(tmp_path / 'fashion-mnist').absolute()}" in msg
+    assert "missing t10k-labels-idx1-ubyte (raw or .gz)" in msg and "3 of 4" in msg
+    assert "train-images" not in msg and "genlab fetch fashion-mnist" in msg and "\n" not in msg

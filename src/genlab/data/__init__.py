@@ -7,7 +7,14 @@
 
 from __future__ import annotations
 
-from genlab.data.dataset import DataMeta, Dataset, LoadOptions, Split, data_root
+from genlab.data.dataset import (
+    DataMeta,
+    Dataset,
+    LoadOptions,
+    Split,
+    data_root,
+    data_roots,
+)
 from genlab.errors import DataError
 from genlab.registry import DATASETS, resolve, unknown_name
 
@@ -17,6 +24,7 @@ __all__ = [
     "LoadOptions",
     "Split",
     "data_root",
+    "data_roots",
     "dataset_available",
     "load_dataset",
     "split_name",
@@ -43,12 +51,13 @@ def load_dataset(name: str, opts: LoadOptions | None = None) -> Dataset:
 
 
 def dataset_available(base: str, opts: LoadOptions | None = None) -> tuple[bool, str]:
-    """Whether a dataset's files are present: ``(True, "")`` or ``(False, reason)``."""
+    """Whether a dataset's files are present: ``(True, absolute folder)`` (``""`` for
+    embedded and generated data) or ``(False, reason)`` naming what is missing where."""
     entry = DATASETS[base]
     if entry.probe is None:
         return True, ""
     try:
-        resolve(entry.probe)(opts or LoadOptions())
+        folder = resolve(entry.probe)(opts or LoadOptions())
     except DataError as err:
         return False, str(err)
-    return True, ""
+    return True, str(folder)

@@ -22,8 +22,9 @@ from genlab.data.dataset import (
     DataMeta,
     Dataset,
     LoadOptions,
+    Located,
     Split,
-    data_root,
+    data_roots,
     find_files,
     read_bytes,
 )
@@ -134,43 +135,42 @@ def read_py_batch(path: Path) -> Split:
     return Split(x, _labels(path, y))
 
 
-def _folders(opts: LoadOptions, sub: str) -> list[Path]:
-    root = data_root(opts)
-    return [root / sub, root / "cifar10" / sub]
-
-
-def _locate(opts: LoadOptions) -> tuple[list[Path], bool]:
-    """The six batch paths (five train, then test) and whether they are binary."""
+def _locate(opts: LoadOptions) -> tuple[Located, bool]:
+    """Where the six batches (five train, then test) are, and whether they are binary."""
+    errors = []
     for sub, names, binary in (
         ("cifar-10-batches-bin", BIN_FILES, True),
         ("cifar-10-batches-py", PY_FILES, False),
     ):
         try:
-            found = find_files("cifar10", _folders(opts, sub), names, "")
-        except DataError:
-            continue
-        return [found[n] for n in names], binary
-    root = data_root(opts)
+            return find_files("cifar10", opts, [sub, f"cifar10/{sub}"], names, ""), binary
+        except DataError as err:
+            errors.append(str(err))
+    partial = [e for e in errors if "incomplete" in e]
+    if partial:
+        raise DataError(partial[0])
+    roots = ", ".join(str(r) for r in data_roots(opts))
     raise DataError(
         f"cifar10 not found: expected cifar-10-batches-bin/ ({', '.join(BIN_FILES)}) or "
-        f"cifar-10-batches-py/ ({', '.join(PY_FILES)}) in {root} or {root / 'cifar10'}; "
-        "unpack cifar-10-binary.tar.gz or cifar-10-python.tar.gz there "
-        "(set --data-dir or GENLAB_DATA to the folder that holds it)"
+        f"cifar-10-batches-py/ ({', '.join(PY_FILES)}) in one of {roots} (or their cifar10/); "
+        "run `genlab fetch cifar10` or unpack cifar-10-binary.tar.gz there "
+        "(or set --data-dir or GENLAB_DATA to the folder that holds it)"
     )
 
 
-def probe(opts: LoadOptions) -> None:
-    """Raise DataError unless a complete set of CIFAR-10 batches is present."""
-    _locate(opts)
+def probe(opts: LoadOptions) -> Path:
+    """The folder holding a complete set of CIFAR-10 batches; DataError otherwise."""
+    return _locate(opts)[0].folder
 
 
 def load_cifar10(arg: str | None, opts: LoadOptions) -> Dataset:
     """CIFAR-10: uint8 (N, 3, 32, 32) in 0..255, int64 labels, official 50000/10000 split."""
-    paths, binary = _locate(opts)
+    where, binary = _locate(opts)
+    paths = [where.files[n] for n in (BIN_FILES if binary else PY_FILES)]
     read = read_bin_batch if binary else read_py_batch
     batches = [read(p) for p in paths]
     train = batches[:5]
     x = torch.cat([b.x for b in train])
     y = torch.cat([b.y for b in train if b.y is not None])
     meta = DataMeta(name="cifar10", shape=(3, 32, 32), levels=256, num_classes=10)
-    return Dataset(meta, Split(x, y), batches[5])
+    return Dataset(meta, Split(x, y), batches[5], root=str(where.root))

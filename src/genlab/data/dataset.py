@@ -23,8 +23,11 @@ __all__ = [
     "DataMeta",
     "Dataset",
     "LoadOptions",
+    "Located",
+    "SYSTEM_DATA",
     "Split",
     "data_root",
+    "data_roots",
     "find_files",
     "label_subset",
     "read_bytes",
@@ -96,6 +99,7 @@ class Dataset:
     meta: DataMeta
     train: Split
     test: Split
+    root: str | None = None  # absolute folder its files were found under (None: embedded)
 
     @property
     def name(self) -> str:
@@ -143,29 +147,85 @@ class LoadOptions:
     test_fraction: float = 0.1  # folder: share of images in the test split
 
 
+SYSTEM_DATA = "/usr/share/datasets"  # where Debian's dataset-* packages install
+
+
 def data_root(opts: LoadOptions) -> Path:
-    """Where dataset folders live: ``--data-dir``, else ``$GENLAB_DATA``, else ``./data``."""
-    return Path(opts.data_dir or os.environ.get("GENLAB_DATA") or "data").expanduser()
+    """Where new data goes (``genlab fetch``): ``--data-dir``, else ``$GENLAB_DATA``,
+    else ``./data``, as an absolute path."""
+    return Path(opts.data_dir or os.environ.get("GENLAB_DATA") or "data").expanduser().absolute()
 
 
-def find_files(dataset: str, folders: list[Path], names: list[str], hint: str) -> dict[str, Path]:
-    """Find each file of ``names`` (optionally ``.gz``) in the first folder holding them all.
+def data_roots(opts: LoadOptions) -> list[Path]:
+    """The folders searched for dataset folders, in order, absolute and without repeats:
+    ``--data-dir``, ``$GENLAB_DATA``, ``./data``, then the system folder
+    ``$GENLAB_SYSTEM_DATA`` (default ``/usr/share/datasets``; empty to skip it)."""
+    given = [
+        opts.data_dir,
+        os.environ.get("GENLAB_DATA"),
+        "data",
+        os.environ.get("GENLAB_SYSTEM_DATA", SYSTEM_DATA),
+    ]
+    roots: list[Path] = []
+    for cand in given:
+        path = Path(cand).expanduser().absolute() if cand else None
+        if path is not None and path not in roots:
+            roots.append(path)
+    return roots
 
-    Raises one DataError naming the files expected and where to put them.
+
+@dataclass(frozen=True)
+class Located:
+    """Where a dataset's files were found: the searched ``root``, the dataset's own
+    ``folder`` under it, and each expected name's path (raw or ``.gz``)."""
+
+    root: Path
+    folder: Path
+    files: dict[str, Path]
+
+
+def _present(folder: Path, names: list[str]) -> dict[str, Path]:
+    found = {}
+    for name in names:
+        for cand in (folder / name, folder / f"{name}.gz"):
+            if cand.is_file():
+                found[name] = cand
+                break
+    return found
+
+
+def find_files(
+    dataset: str, opts: LoadOptions, subfolders: list[str], names: list[str], hint: str
+) -> Located:
+    """The first ``root / sub`` (roots of :func:`data_roots`, in order) holding every file
+    of ``names`` (each raw or ``.gz``).
+
+    Raises one DataError: when some folder holds part of the set, it names that folder
+    and exactly the files missing there; otherwise every folder it looked in.
     """
-    for folder in folders:
-        found = {}
-        for name in names:
-            for cand in (folder / name, folder / f"{name}.gz"):
-                if cand.is_file():
-                    found[name] = cand
-                    break
-        if len(found) == len(names):
-            return found
-    where = " or ".join(str(f) for f in folders)
+    best: tuple[Path, dict[str, Path]] | None = None
+    looked = []
+    for root in data_roots(opts):
+        for sub in subfolders:
+            folder = root / sub if sub else root
+            looked.append(folder)
+            found = _present(folder, names)
+            if len(found) == len(names):
+                return Located(root, folder, found)
+            if found and (best is None or len(found) > len(best[1])):
+                best = (folder, found)
+    fix = f"{hint}, or run `genlab fetch {dataset}`" if hint else f"run `genlab fetch {dataset}`"
+    if best is not None:
+        folder, found = best
+        missing = [n for n in names if n not in found]
+        raise DataError(
+            f"{dataset} incomplete in {folder}: missing {', '.join(missing)} (raw or .gz) "
+            f"({len(found)} of {len(names)} present); {fix}"
+        )
     raise DataError(
-        f"{dataset} not found: expected {', '.join(names)} (raw or .gz) in {where}; {hint} "
-        "(set --data-dir or GENLAB_DATA to the folder that holds it)"
+        f"{dataset} not found: no folder holds {', '.join(names)} (raw or .gz); looked in "
+        f"{', '.join(str(f) for f in looked)}; {fix} "
+        "(or set --data-dir or GENLAB_DATA to the folder that holds it)"
     )
 
 

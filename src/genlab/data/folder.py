@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from genlab.data.dataset import DataMeta, Dataset, LoadOptions, Split, data_root
+from genlab.data.dataset import DataMeta, Dataset, LoadOptions, Split, data_roots
 from genlab.errors import DataError
 
 __all__ = ["EXTENSIONS", "list_images", "load_folder", "split_indices"]
@@ -30,15 +30,23 @@ def _images_below(folder: Path, recursive: bool) -> list[Path]:
     return sorted(p for p in found if p.is_file() and p.suffix.lower() in EXTENSIONS)
 
 
-def _resolve(arg: str | None, opts: LoadOptions) -> Path:
+def _resolve(arg: str | None, opts: LoadOptions) -> tuple[Path, Path]:
+    """(the image folder, the absolute folder its relative path was found under): the
+    current folder first, then each data root (so a run re-finds it from any shell)."""
     if not arg:
         raise DataError("dataset 'folder' needs a path: folder:PATH")
     path = Path(arg).expanduser()
-    if not path.is_dir() and not path.is_absolute() and (data_root(opts) / path).is_dir():
-        path = data_root(opts) / path
-    if not path.is_dir():
-        raise DataError(f"image folder {arg!r} not found; give folder:PATH of PNG/JPEG images")
-    return path
+    if path.is_absolute():
+        bases = [path.parent]
+        path = Path(path.name)
+    else:
+        bases = [Path.cwd(), *data_roots(opts)]
+        if opts.data_dir:  # a run's recorded folder comes before the current one
+            bases.insert(0, Path(opts.data_dir).expanduser().absolute())
+    for base in bases:
+        if (base / path).is_dir():
+            return base / path, base.absolute()
+    raise DataError(f"image folder {arg!r} not found; give folder:PATH of PNG/JPEG images")
 
 
 def list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str]]:
@@ -108,7 +116,7 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, tor
 
 def load_folder(arg: str | None, opts: LoadOptions) -> Dataset:
     """``folder:PATH`` -> uint8 (N, C, H, W) images in 0..255, int64 labels if subfolders."""
-    root = _resolve(arg, opts)
+    root, base = _resolve(arg, opts)
     files, labels, classes = list_images(root)
     headers = [_header(p) for p in files]
     mode = "L" if all(m in _GREY_MODES for m, _ in headers) else "RGB"
@@ -125,4 +133,4 @@ def load_folder(arg: str | None, opts: LoadOptions) -> Dataset:
         levels=256,
         num_classes=len(classes) if labels is not None else None,
     )
-    return Dataset(meta, data.take(train), data.take(test))
+    return Dataset(meta, data.take(train), data.take(test), root=str(base))

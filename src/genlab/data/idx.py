@@ -17,8 +17,8 @@ from genlab.data.dataset import (
     DataMeta,
     Dataset,
     LoadOptions,
+    Located,
     Split,
-    data_root,
     find_files,
     read_bytes,
 )
@@ -95,43 +95,42 @@ def _split(files: dict[str, Path], prefix: str) -> Split:
     return Split(x, _read_labels(files[f"{prefix}-labels-idx1-ubyte"], len(x)))
 
 
-def _mnist_folders(opts: LoadOptions) -> list[Path]:
-    root = data_root(opts)
-    return [root / "mnist", root / "MNIST" / "raw", root]
-
-
-def _fashion_folders(opts: LoadOptions) -> list[Path]:
-    root = data_root(opts)
-    return [root / "fashion-mnist", root / "FashionMNIST" / "raw", root / "fashion_mnist"]
-
-
+_MNIST_FOLDERS = ["mnist", "MNIST/raw", ""]
+_FASHION_FOLDERS = ["fashion-mnist", "FashionMNIST/raw", "fashion_mnist"]
 _MNIST_HINT = "put the four MNIST IDX files (from yann.lecun.com/exdb/mnist) there"
 _FASHION_HINT = (
-    "put the four Fashion-MNIST IDX files (from github.com/zalandoresearch/fashion-mnist) there"
+    "put the four Fashion-MNIST IDX files there (Debian: apt-get install dataset-fashion-mnist)"
 )
 
 
-def _load(name: str, folders: list[Path], hint: str) -> Dataset:
-    files = find_files(name, folders, IDX_FILES, hint)
+def _locate(name: str, opts: LoadOptions) -> Located:
+    if name == "mnist":
+        return find_files(name, opts, _MNIST_FOLDERS, IDX_FILES, _MNIST_HINT)
+    return find_files(name, opts, _FASHION_FOLDERS, IDX_FILES, _FASHION_HINT)
+
+
+def _load(name: str, opts: LoadOptions) -> Dataset:
+    where = _locate(name, opts)
     meta = DataMeta(name=name, shape=(1, 28, 28), levels=256, num_classes=10)
-    return Dataset(meta, _split(files, "train"), _split(files, "t10k"))
+    train, test = _split(where.files, "train"), _split(where.files, "t10k")
+    return Dataset(meta, train, test, root=str(where.root))
 
 
 def load_mnist(arg: str | None, opts: LoadOptions) -> Dataset:
     """MNIST: uint8 (N, 1, 28, 28) in 0..255, int64 labels, official 60000/10000 split."""
-    return _load("mnist", _mnist_folders(opts), _MNIST_HINT)
+    return _load("mnist", opts)
 
 
 def load_fashion_mnist(arg: str | None, opts: LoadOptions) -> Dataset:
     """Fashion-MNIST: uint8 (N, 1, 28, 28), int64 labels, official 60000/10000 split."""
-    return _load("fashion-mnist", _fashion_folders(opts), _FASHION_HINT)
+    return _load("fashion-mnist", opts)
 
 
-def probe_mnist(opts: LoadOptions) -> None:
-    """Raise DataError unless the four MNIST files are present (contents not checked)."""
-    find_files("mnist", _mnist_folders(opts), IDX_FILES, _MNIST_HINT)
+def probe_mnist(opts: LoadOptions) -> Path:
+    """The folder holding the four MNIST files; DataError naming what is missing."""
+    return _locate("mnist", opts).folder
 
 
-def probe_fashion_mnist(opts: LoadOptions) -> None:
-    """Raise DataError unless the four Fashion-MNIST files are present."""
-    find_files("fashion-mnist", _fashion_folders(opts), IDX_FILES, _FASHION_HINT)
+def probe_fashion_mnist(opts: LoadOptions) -> Path:
+    """The folder holding the four Fashion-MNIST files; DataError naming what is missing."""
+    return _locate("fashion-mnist", opts).folder
