@@ -80,6 +80,57 @@ def test_validation_is_a_seeded_disjoint_part_of_train(device):
     assert not torch.equal(split_validation(split, other)[1].x, val.x)
 
 
+def test_validation_part_is_capped_at_val_max(device):
+    """On a large train split the held-out part has a fixed size; the rest trains."""
+    from genlab.data import Split
+    from genlab.train import split_validation
+
+    split = Split(torch.arange(60000))
+    cfg = _cfg(device, **{"train.val_fraction": 0.1}).train
+    train, val = split_validation(split, cfg)
+    assert len(val) == cfg.val_max == 1000 and len(train) == 59000
+    small = split_validation(Split(torch.arange(1437)), cfg)[1]
+    assert len(small) == 144  # below the cap the fraction decides, as before
+
+
+def test_warmup_is_at_most_a_tenth_of_the_run(device):
+    from genlab.train.optim import lr_at, warmup_steps
+
+    short = _cfg(device, **{"train.warmup": 200, "train.steps": 300, "train.lr": 1.0}).train
+    assert warmup_steps(short) == 30
+    assert lr_at(0, short) == pytest.approx(1 / 30) and lr_at(29, short) == pytest.approx(1.0)
+    long = _cfg(device, **{"train.warmup": 200, "train.steps": 4000}).train
+    assert warmup_steps(long) == 200
+
+
+def test_checkpoint_by_wall_time_lets_a_stopped_run_resume(tmp_path, device):
+    """ckpt_every far beyond the stop, but minutes elapsed: a checkpoint exists."""
+    cfg = _cfg(device, **{"train.ckpt_every": 1000, "train.ckpt_minutes": 1e-9})
+
+    def stop(step, _terms):
+        if step == 12:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, tmp_path / "run", callbacks=[stop])
+    state = torch.load(tmp_path / "run" / "trainer_state.pt", weights_only=True)
+    assert state["step"] == 10  # the last log step (log_every 5) before the stop
+    train_run(cfg, tmp_path / "run", resume=True)
+    assert torch.load(tmp_path / "run" / "trainer_state.pt", weights_only=True)["step"] == 30
+
+
+def test_time_shares_are_logged_and_the_bar_shows_bits_per_dim(tmp_path, device, capsys):
+    over = {"train.steps": "30", "train.log_every": "5", "train.eval_every": "10"}
+    over |= {"train.val_fraction": "0.2", "train.device": device.type, "train.sample_every": "0"}
+    train_run(make_config("pixelwise", overrides=over), tmp_path / "run")
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    (time_rec,) = [r for r in records if r["kind"] == "time"]
+    assert time_rec["train_seconds"] > 0 and time_rec["val_seconds"] > 0
+    assert 0 < time_rec["val_share"] < 1
+    err = capsys.readouterr().err
+    assert "bpd=" in err and "val=" in err and "img/s=" in err
+
+
 def test_bf16_autocast_trains(tmp_path, device):
     cfg = _cfg(device, **{"train.bf16": "true", "train.steps": 10})
     train_run(cfg, tmp_path / "run")

@@ -83,11 +83,15 @@ class Split:
     def to(self, device: torch.device | str) -> Split:
         return Split(self.x.to(device), None if self.y is None else self.y.to(device))
 
-    def holdout(self, fraction: float, seed: int) -> tuple[Split, Split]:
-        """Seeded random split into (rest, held-out part) with ``fraction`` held out."""
+    def holdout(
+        self, fraction: float, seed: int, max_count: int | None = None
+    ) -> tuple[Split, Split]:
+        """Seeded random split into (rest, held-out part) with ``fraction`` held out, at
+        most ``max_count`` examples (the rest stay in the first part)."""
         if not 0.0 <= fraction < 1.0:
             raise DataError(f"held-out fraction must be in [0, 1), got {fraction}")
         n_out = int(round(fraction * len(self)))
+        n_out = n_out if max_count is None else min(n_out, max_count)
         perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
         return self.take(perm[n_out:].sort().values), self.take(perm[:n_out].sort().values)
 

@@ -8,19 +8,27 @@ import torch
 
 from genlab.config import TrainConfig
 
-__all__ = ["lr_at", "make_optimizer", "set_lr"]
+__all__ = ["lr_at", "make_optimizer", "set_lr", "warmup_steps"]
+
+
+def warmup_steps(cfg: TrainConfig) -> int:
+    """``train.warmup``, but at most a tenth of ``train.steps``: a warm-up sized for a long
+    run never covers the whole of a short one."""
+    return min(cfg.warmup, cfg.steps // 10)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Learning rate for optimisation step ``step`` (0-based).
 
-    Linear warm-up from lr/warmup to lr over ``warmup`` steps, then a half cosine
-    from lr down to ``lr * min_lr_ratio`` at the last step (Loshchilov & Hutter, 2017).
+    Linear warm-up from lr/warmup to lr over :func:`warmup_steps` steps, then a half
+    cosine from lr down to ``lr * min_lr_ratio`` at the last step (Loshchilov & Hutter,
+    2017).
     """
-    if cfg.warmup > 0 and step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    span = max(1, cfg.steps - cfg.warmup)
-    progress = min(1.0, (step - cfg.warmup) / span)
+    warmup = warmup_steps(cfg)
+    if warmup > 0 and step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    span = max(1, cfg.steps - warmup)
+    progress = min(1.0, (step - warmup) / span)
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 

@@ -63,7 +63,7 @@ def split_validation(train: Split, cfg: TrainConfig) -> tuple[Split, Split | Non
     """(training part, validation part or None), held out from train with train.seed."""
     if cfg.val_fraction <= 0:
         return train, None
-    rest, val = train.holdout(cfg.val_fraction, cfg.seed)
+    rest, val = train.holdout(cfg.val_fraction, cfg.seed, cfg.val_max)
     return rest, (val if len(val) else None)
 
 
@@ -110,6 +110,10 @@ class Trainer:
         self.best_value: float | None = None
         self.best_step: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.last_val: float | None = None
+        self.train_seconds = self.val_seconds = 0.0  # this process's, since it started
+        self._ckpt_step, self._ckpt_time = 0, time.monotonic()
+        self._bar: tqdm | None = None
         if resume:
             self._load_checkpoint()
         else:
@@ -152,14 +156,17 @@ class Trainer:
             dynamic_ncols=True,
             mininterval=0.5 if sys.stderr.isatty() else 15.0,
         )
+        self._bar = bar
         sums: dict[str, float] = {}
         count, tick = 0, time.perf_counter()
         last: dict[str, float] = {}
         self.model.train()
         try:
             while self.step < cfg.steps:
+                started = time.perf_counter()
                 terms = self._train_step()
                 self.step += 1
+                self.train_seconds += time.perf_counter() - started
                 bar.update(1)
                 for key, value in terms.items():
                     sums[key] = sums.get(key, 0.0) + value
@@ -170,15 +177,36 @@ class Trainer:
                     last["lr"] = lr_at(self.step - 1, cfg)
                     last["images_per_s"] = count * cfg.batch_size / max(elapsed, 1e-9)
                     self.logger.log(self.step, "train", last)
-                    bar.set_postfix(loss=f"{last['loss']:.4g}", img_s=f"{last['images_per_s']:.0f}")
+                    bar.set_postfix(self._shown(last), refresh=False)
                     sums, count, tick = {}, 0, time.perf_counter()
                 self._periodic()
                 for cb in self.callbacks:
                     cb(self.step, terms)
+            self._log_time_shares()
         finally:
             bar.close()
             self.logger.close()
         return TrainResult(self.step, self.best_step, self.best_value, last)
+
+    def _shown(self, last: dict[str, float]) -> dict[str, str]:
+        """The bar's numbers: bits/dim when the loss has a bits/dim term (generative
+        families), else the loss; the last validation score; images/s."""
+        bpd = next((k for k in last if k == "bpd" or k.endswith("_bpd")), None)
+        shown = {"bpd": f"{last[bpd]:.4f}"} if bpd else {"loss": f"{last['loss']:.4g}"}
+        if self.last_val is not None:
+            shown["val"] = f"{self.last_val:.4f}"
+        shown["img/s"] = f"{last['images_per_s']:.0f}"
+        return shown
+
+    def _log_time_shares(self) -> None:
+        """Seconds spent in training steps and in validation (logged once, at the end)."""
+        total = self.train_seconds + self.val_seconds
+        shares = {
+            "train_seconds": self.train_seconds,
+            "val_seconds": self.val_seconds,
+            "val_share": self.val_seconds / total if total > 0 else 0.0,
+        }
+        self.logger.log(self.step, "time", shares)
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         idx = self.order.batch(self.step, self.cfg.batch_size, self.dist.rank, self.dist.world_size)
@@ -220,12 +248,31 @@ class Trainer:
         )
 
     def _last_ckpt_step(self) -> int:
-        return (self.step // self.cfg.ckpt_every) * self.cfg.ckpt_every
+        return self._ckpt_step
+
+    def _checkpoint_due(self) -> bool:
+        """Every ``ckpt_every`` steps, at the end, and when ``ckpt_minutes`` of wall time
+        have passed since the last one (looked at every ``log_every`` steps; rank 0's
+        clock decides for every rank)."""
+        cfg, step = self.cfg, self.step
+        if self._run_dir is None:
+            return False
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            return True
+        if cfg.ckpt_minutes <= 0 or step % cfg.log_every:
+            return False
+        late = torch.tensor(float(time.monotonic() - self._ckpt_time > 60.0 * cfg.ckpt_minutes))
+        if self.dist.enabled:
+            late = late.to(self.device)
+            dist.broadcast(late, src=0)
+        return bool(late.item())
 
     def _periodic(self) -> None:
         cfg, step, final = self.cfg, self.step, self.step == self.cfg.steps
-        checkpoint_now = self._run_dir is not None and (step % cfg.ckpt_every == 0 or final)
+        checkpoint_now = self._checkpoint_due()
         rng = self._gather_rng() if checkpoint_now else None  # a collective: every rank joins
+        if checkpoint_now:
+            self._ckpt_step, self._ckpt_time = step, time.monotonic()
         if not self.dist.is_main:
             return
         if self.val_split is not None and (step % cfg.eval_every == 0 or final):
@@ -249,8 +296,18 @@ class Trainer:
         model.eval()
         val = self.val_split
         assert val is not None
+        started = time.perf_counter()
         total, n = 0.0, 0
-        with torch.random.fork_rng(devices=self._rng_devices()):
+        bar = tqdm(
+            total=len(val),
+            desc=f"validate ({len(val)} images)",
+            unit="img",
+            leave=False,
+            disable=self._bar is None or self._bar.disable,
+            dynamic_ncols=True,
+            mininterval=0.5 if sys.stderr.isatty() else 15.0,
+        )
+        with bar, torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(self.cfg.seed)  # same noise at every evaluation
             for start in range(0, len(val), 512):
                 x = val.x[start : start + 512]
@@ -262,8 +319,10 @@ class Trainer:
                 else:
                     total += float(model.loss(x, y)[0]) * len(x)
                 n += len(x)
+                bar.update(len(x))
         model.train(was_training)
-        value = total / n
+        self.val_seconds += time.perf_counter() - started
+        value = self.last_val = total / n
         name = "bpd" if hasattr(model, "nll") else "loss"
         improved = self.best_value is None or value < self.best_value
         if improved and self.cfg.select == "best":
