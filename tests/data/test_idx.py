@@ -138,7 +138,7 @@ def test_corrupt_file_one_line_error(tmp_path, name, content, pattern):
 def test_search_order_data_dir_env_cwd_then_system(tmp_path, monkeypatch):
     """--data-dir, GENLAB_DATA, ./data, then the system folder; each found one is recorded."""
     roots = {k: tmp_path / k for k in ("flag", "env", "cwd/data", "system")}
-    for seed, (key, root) in enumerate(roots.items()):
+    for seed, root in enumerate(roots.values()):
         write_mnist(root / "fashion-mnist", gz=True, seed=seed)
     monkeypatch.chdir(tmp_path / "cwd")
     monkeypatch.setenv("GENLAB_DATA", str(roots["env"]))
