@@ -149,7 +149,7 @@ def cmd_sample(args: argparse.Namespace, _extra: dict[str, str]) -> None:
         "eta": args.eta,
         "label": args.label,
     }
-    x = sample_run(loaded, args.n, seed=args.seed, options=options)
+    x = sample_run(loaded, args.n, seed=args.seed, options=options, progress=not args.quiet)
     path = write_samples(x, loaded.meta, out)
     print(f"{len(x)} samples ({loaded.weights} weights) written to {path}", file=sys.stderr)
     if args.pictures:
@@ -180,6 +180,7 @@ def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
         samples=samples,
         seed=args.seed,
         data_overrides=overrides,
+        progress=not args.quiet,
     )
     if args.json:  # strict JSON: a non-finite number becomes null
         print(json.dumps({k: v if math.isfinite(v) else None for k, v in result.items()}))
@@ -190,6 +191,14 @@ def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
     )
     for key, value in result.items():
         print(f"  {key:28s} {value:.6g}")
+    if "bpd" in result:
+        from genlab.metrics import estimator_of
+
+        stated = ", ".join(f"{k}={v}" for k, v in estimator_of(loaded.model).items())
+        print(
+            f"  bpd: {result['bpd']:.4f} +- {result['bpd_se']:.4f} (standard error over "
+            f"{result['bpd_images']:.0f} test images; {stated})"
+        )
 
 
 def cmd_study(args: argparse.Namespace, _extra: dict[str, str]) -> None:
@@ -283,6 +292,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
         help="also write the family's pictures into this folder (vae: reconstructions, "
         "prior samples and means, interpolations, latent traversals)",
     )
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_sample, parser=s)
 
 
@@ -303,6 +313,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     e.add_argument("--data-dir", help="folder holding dataset folders")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_eval, takes_overrides=True, parser=e)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from genlab.config import DataConfig, from_dict, nest, to_dict
 from genlab.data.dataset import DataMeta
@@ -37,14 +39,19 @@ def sample_run(
     n: int,
     *,
     seed: int = 0,
-    chunk: int = 1000,
+    chunk: int | None = None,
     options: Mapping[str, Any] | None = None,
+    progress: bool = False,
 ) -> torch.Tensor:
     """``n`` samples in data space from a loaded run, drawn in chunks from one generator.
 
     ``options`` (e.g. ``sampler``, ``steps``) go to the model's ``sample``; an option
-    the family does not take is one clear error.
+    the family does not take is one clear error. ``chunk`` defaults to 1000 samples of
+    up to 256 values (digits), fewer for larger data (256 of 28x28, 83 of 3x32x32), so
+    memory stays bounded and the bar (``progress``: images/s, ETA on stderr) moves.
     """
+    dims = int(np.prod(loaded.meta.shape))
+    chunk = chunk or max(1, min(1000, 256_000 // dims))
     if n <= 0:
         raise GenlabError(f"the number of samples must be positive, got {n}")
     model = loaded.model
@@ -62,9 +69,19 @@ def sample_run(
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
     parts = []
-    with torch.inference_mode():
+    bar = tqdm(
+        total=n,
+        desc=f"sample ({loaded.config.family})",
+        unit="img",
+        disable=not progress,
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 15.0,
+        delay=1.0,  # quick calls (and early errors) print no bar
+    )
+    with bar, torch.inference_mode():
         for start in range(0, n, chunk):
             parts.append(model.sample(min(chunk, n - start), generator=g, **options).cpu())
+            bar.update(len(parts[-1]))
     return torch.cat(parts)
 
 
@@ -192,14 +209,18 @@ def evaluate_run(
     samples: torch.Tensor | None = None,
     seed: int = 0,
     data_overrides: Mapping[str, str] | None = None,
+    progress: bool = False,
 ) -> dict[str, float]:
     """Metric name -> number for a run, always against the TEST split.
 
-    ``bpd``: bits/dim of the test split from ``model.nll`` (nats -> bits, per dim).
+    ``bpd``: bits/dim of the whole test split from ``model.nll`` (nats -> bits, per dim),
+    with ``bpd_se`` (standard error across images), ``bpd_images``, ``bpd_seconds`` and
+    the numeric parts of the model's stated estimator as ``bpd_<key>`` (e.g. ``bpd_K``).
     Sample metrics (fd, kid, pr, sharpness) score ``samples`` (or ``n_samples`` fresh
     ones) against the test split in the feature space of genlab's feature network.
+    ``progress`` shows bars (images/s, ETA) on stderr for the long steps.
     """
-    from genlab.metrics import SAMPLE_METRICS, evaluate_samples, model_bits_per_dim
+    from genlab.metrics import SAMPLE_METRICS, estimator_of, evaluate_samples, score_bits_per_dim
 
     check_metrics(metrics)
     ds = _eval_data(loaded, data_overrides or {})
@@ -211,11 +232,18 @@ def evaluate_run(
             raise GenlabError(f"family {loaded.config.family!r} has no likelihood (bpd)")
         with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            out["bpd"] = model_bits_per_dim(model, ds.test.x.to(device), ds.meta, device=device)
+            desc = f"bits/dim ({len(ds.test)} test images)"
+            scored = score_bits_per_dim(
+                model, ds.test.x, ds.meta, device=device, progress=progress, desc=desc
+            )
+        out |= scored.as_dict()
+        for key, value in estimator_of(model).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[f"bpd_{key}"] = value
     wanted = [m for m in metrics if m in SAMPLE_METRICS]
     if wanted:
         if samples is None:
-            samples = sample_run(loaded, n_samples, seed=seed)
+            samples = sample_run(loaded, n_samples, seed=seed, progress=progress)
         g = torch.Generator().manual_seed(seed)
         out.update(evaluate_samples(samples, ds, wanted, device=device, generator=g))
     out.update(_embedding_metrics(loaded, ds, metrics))

@@ -7,6 +7,7 @@ model with neither trainer nor data.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -29,7 +30,7 @@ from genlab.config import (
     to_dict,
     yaml_problem,
 )
-from genlab.data import LoadOptions, load_dataset
+from genlab.data import LoadOptions, data_roots, load_dataset
 from genlab.data.dataset import DataMeta, Dataset, label_subset
 from genlab.errors import CheckpointError, ConfigError, DataError, GenlabError
 from genlab.family import Family, get_family
@@ -67,20 +68,43 @@ def make_config(
     overrides: Mapping[str, Any] | None = None,
     base: Mapping[str, Any] | None = None,
 ) -> RunConfig:
-    """Layer defaults < family defaults < ``base`` < YAML file < ``overrides`` (dotted)."""
+    """Layer dataclass defaults < family defaults < data defaults (by the data's shape and
+    size) < the dataset's preset < ``base`` < YAML file < ``overrides`` (dotted)."""
     fam = get_family(family)
-    layers: dict[str, Any] = nest(dict(fam.defaults))
-    if base:
-        layers = merge(layers, base)
+    user: dict[str, Any] = dict(base or {})
     if config_file is not None:
         data = load_yaml(config_file)
         data.pop("meta", None)  # a run's own config.yaml may serve as --config
         if data.pop("family", family) != family:
             raise ConfigError(f"config file {config_file} is for another family than {family!r}")
         _check_sections(data, f"config file {config_file}: ")
-        layers = merge(layers, data)
-    layers = merge(layers, nest(dict(overrides or {})))
-    return _run_config(fam, layers)
+        user = merge(user, data)
+    user = merge(user, nest(dict(overrides or {})))
+    layers: dict[str, Any] = nest(dict(fam.defaults))
+    for extra in _data_layers(fam, merge(layers, user)):
+        layers = merge(layers, nest(dict(extra)))
+    return _run_config(fam, merge(layers, user))
+
+
+def _data_layers(fam: Family, layers: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The family's data defaults and the dataset's preset, for the data ``layers`` name."""
+    _check_sections(layers)
+    data = from_dict(DataConfig, layers.get("data"), "data.")
+    found = []
+    if fam.data_defaults is not None:
+        ds = _cached_data(data, tuple(str(r) for r in data_roots(_load_options(data))))
+        found.append(fam.data_defaults(ds.meta, len(ds.train)))
+    preset = fam.presets.get(data.name.partition(":")[0])
+    if preset:
+        found.append(preset)
+    return found
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_data(data: DataConfig, roots: tuple[str, ...]) -> Dataset:
+    """``load_data`` remembered for the last configs (``roots``: where it searched): the
+    defaults need only the data's shape and size, which studies ask for many times."""
+    return load_data(data)
 
 
 SECTIONS = ("data", "train", "model")
@@ -139,14 +163,7 @@ def _check_family(run: Path, saved: str, wanted: str) -> None:
 def load_data(data: DataConfig) -> Dataset:
     """The dataset a config names, restricted to ``data.classes`` when set, its train
     split cut to a class-balanced ``data.label_fraction`` (the test split never)."""
-    opts = LoadOptions(
-        data_dir=data.data_dir,
-        seed=data.seed,
-        image_size=data.image_size,
-        toy_samples=data.toy_samples,
-        test_fraction=data.test_fraction,
-    )
-    ds = load_dataset(data.name, opts)
+    ds = load_dataset(data.name, _load_options(data))
     ds = ds.restrict_classes(data.classes) if data.classes else ds
     if data.label_fraction < 1.0:
         if ds.train.y is None:
@@ -154,6 +171,16 @@ def load_data(data: DataConfig) -> Dataset:
         keep = label_subset(ds.train.y, data.label_fraction, seed=data.seed)
         ds = replace(ds, train=ds.train.take(keep))
     return ds
+
+
+def _load_options(data: DataConfig) -> LoadOptions:
+    return LoadOptions(
+        data_dir=data.data_dir,
+        seed=data.seed,
+        image_size=data.image_size,
+        toy_samples=data.toy_samples,
+        test_fraction=data.test_fraction,
+    )
 
 
 def build_model(cfg: RunConfig, meta: DataMeta) -> nn.Module:

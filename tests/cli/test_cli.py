@@ -107,7 +107,8 @@ def test_eval_bpd_json_is_one_object(cli, digits_run, device):
     assert res.code == 0, res.err
     assert len(res.out.splitlines()) == 1
     result = json.loads(res.out)
-    assert list(result) == ["bpd"]
+    assert list(result) == ["bpd", "bpd_se", "bpd_images", "bpd_seconds"]
+    assert result["bpd_images"] == 360 and 0 < result["bpd_se"] < 0.05  # the whole test split
     # better than uniform over 17 levels (log2 17 = 4.09 bits), worse than any real model
     assert 1.0 < result["bpd"] < math.log2(17)
 
@@ -185,8 +186,9 @@ def test_resume_continues_to_the_new_step_count(cli, tmp_path, device):
     assert _state_step(run) == 60
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["train"]["steps"] == 60 and saved["train"]["ckpt_every"] == 20
-    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [10, 20, 30, 40, 50, 60]  # one uninterrupted log
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["kind"] == "train"] == [10, 20, 30, 40, 50, 60]
+    assert [r["step"] for r in records if r["kind"] == "time"] == [60]  # one total, not two
 
     # nothing left to do: an error, and nothing changes
     before = snapshot(run)

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from genlab.family import Family
+from genlab.data.dataset import DataMeta
+from genlab.family import Family, Overrides, by_size
 from genlab.flows.model import FlowConfig, FlowModel
 
 __all__ = ["FAMILY", "FlowConfig", "FlowModel"]
+
+
+def data_defaults(meta: DataMeta, n_train: int) -> Overrides:
+    """Regularisation by the data's size: dropout and weight decay keep a flow on 1437
+    digits near its validation optimum; on 60,000 images they only slow it down."""
+    return by_size(
+        n_train,
+        {"model.dropout": 0.4, "train.weight_decay": 0.1},
+        {"model.dropout": 0.0, "train.weight_decay": 0.0},
+    )
+
 
 FAMILY = Family(
     name="flow",
@@ -16,12 +28,14 @@ FAMILY = Family(
         "train.batch_size": 128,
         "train.lr": 1e-3,
         "train.warmup": 100,
-        "train.weight_decay": 0.1,  # AdamW, decoupled: with dropout, what keeps test near val
         "train.grad_clip": 10.0,
         "train.ema": 0.995,
         "train.val_fraction": 0.1,
-        "train.eval_every": 100,
+        "train.eval_every": 250,
         "train.select": "best",
     },
+    data_defaults=data_defaults,
+    # validation every 100 steps: on 1437 images the best test value comes early
+    presets={"digits": {"train.eval_every": 100}},
     description="normalizing flows (realnvp, glow, nsf), none|uniform|variational dequantization",
 )

@@ -63,6 +63,10 @@ class Pixelwise(nn.Module):
         logp = self.log_probs()  # (D, L)
         return -logp.gather(1, k.T).sum(0)  # gather (D, N) -> (N,)
 
+    def nll_estimator(self) -> dict[str, object]:
+        """``nll`` is the exact discrete log-probability: no estimator noise."""
+        return {"estimator": "exact"}
+
     def loss(
         self, x: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -12,7 +12,7 @@ __all__ = ["RunLogger"]
 class RunLogger:
     """Appends one JSON object per record to ``RUN/metrics.jsonl``.
 
-    Records carry ``step`` and ``kind`` ("train", "val", "event"); on resume the
+    Records carry ``step`` and ``kind`` ("train", "val", "time", "event"); on resume the
     lines written after the checkpoint's step are dropped, so the log reads as one
     uninterrupted run.
     """
@@ -36,7 +36,9 @@ class RunLogger:
         keep = []
         for line in self.path.read_text().splitlines():
             try:
-                if json.loads(line).get("step", 0) <= step:
+                record = json.loads(line)
+                # a "time" record totals one segment; the resumed run writes the new total
+                if record.get("step", 0) <= step and record.get("kind") != "time":
                     keep.append(line)
             except json.JSONDecodeError:  # a line cut by a kill
                 continue

@@ -306,6 +306,7 @@ class Trainer:
             disable=self._bar is None or self._bar.disable,
             dynamic_ncols=True,
             mininterval=0.5 if sys.stderr.isatty() else 15.0,
+            delay=1.0,
         )
         with bar, torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(self.cfg.seed)  # same noise at every evaluation
@@ -370,6 +371,7 @@ class Trainer:
             "best_value": self.best_value,
             "best_step": self.best_step,
             "world_size": self.dist.world_size,
+            "seconds": [self.train_seconds, self.val_seconds],
         }
         writers["trainer_state.pt"] = lambda p: torch.save(state, p)
         ckpt.write_checkpoint(self.run, writers)
@@ -410,6 +412,7 @@ class Trainer:
                 f"{run}: optimizer state does not fit the model ({err})"
             ) from None
         self.step = int(state["step"])
+        self.train_seconds, self.val_seconds = state.get("seconds", [0.0, 0.0])
         rngs = state["rng"]
         if len(rngs) == self.dist.world_size:
             set_rng_state(rngs[self.dist.rank])
