@@ -253,3 +253,15 @@ def test_every_command_has_help(cli, command):
     assert f"usage: genlab {command}" in res.out
     if command == "train":
         assert "--resume" in res.out and "--force" in res.out
+
+
+def test_fetch_from_a_dead_mirror_is_one_line_and_leaves_nothing(cli, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = tmp_path / "data"
+    res = cli("fetch", "fashion-mnist", "--data-dir", root, "--mirror", f"http://127.0.0.1:{port}/")
+    res.error_line("cannot download", f"127.0.0.1:{port}")
+    assert not root.exists()
