@@ -1,0 +1,193 @@
+"""Every family on the real Fashion-MNIST at a stated CPU budget, through the CLI:
+
+    genlab train FAMILY --data fashion-mnist --steps S --out RUN      (defaults otherwise)
+    genlab eval RUN --json                                           (the whole test split)
+
+Each job's steps are chosen from its measured training speed (a 30-step probe run) so
+that training takes about ``--minutes`` (default 12) of one thread; the budget written
+down is steps x batch. Jobs run ``--jobs`` at a time (default 2, one thread each).
+Recorded per job: test bits/dim with its standard error and estimator (generative),
+FD/KID/precision/recall/sharpness of 1000 samples against the test split in the feature
+network's space (diffusion at its default 20 DPM-Solver++ steps), a sample grid,
+linear-probe and k-NN accuracy with 100% and 10% of the labels (self-supervised), and
+Recall@1 / MAP@R on the unseen classes 5-9 (triplet trained on 0-4). Baselines: the
+floor (1000 train images against the test split), logistic regression on raw pixels,
+raw-pixel retrieval. Results merge into results/fashion_quality.json as jobs finish.
+
+    python benchmarks/fashion_quality.py [--only vae,diffusion] [--minutes 12] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+DATA = "fashion-mnist"
+RESULTS = Path(__file__).parent / "results" / "fashion_quality.json"
+GEN_METRICS = "bpd,fd,kid,pr,sharpness"
+REP_METRICS = "probe,knn"
+UNSEEN = "data.classes=5,6,7,8,9"
+
+# name -> (family, extra training overrides, eval metrics)
+JOBS: dict[str, tuple[str, list[str], str]] = {
+    "pixelwise": ("pixelwise", [], GEN_METRICS),
+    "flow-realnvp": ("flow", ["model.preset=realnvp"], GEN_METRICS),
+    "flow-glow": ("flow", ["model.preset=glow"], GEN_METRICS),
+    "flow-nsf": ("flow", ["model.preset=nsf"], GEN_METRICS),
+    "vae": ("vae", [], GEN_METRICS),
+    "diffusion": ("diffusion", [], GEN_METRICS),
+    "simclr": ("simclr", [], REP_METRICS),
+    "rotation": ("rotation", [], REP_METRICS),
+    "masked": ("masked", [], REP_METRICS),
+    "classifier": ("classifier", [], "accuracy"),
+    "triplet": ("triplet", ["data.classes=0,1,2,3,4"], "recall@1,map@r"),
+}
+_lock = threading.Lock()
+
+
+def genlab(*args: str, env: dict[str, str]) -> str:
+    cmd = [sys.executable, "-m", "genlab", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip().splitlines()[-1:]}")
+    return proc.stdout
+
+
+def images_per_s(run: Path) -> tuple[float, int]:
+    """Training images/s of a probe run (its last train record) and its batch size."""
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    rate = [r for r in records if r["kind"] == "train"][-1]["images_per_s"]
+    config = (run / "config.yaml").read_text()
+    batch = int(next(x for x in config.splitlines() if "batch_size:" in x).split(":")[1])
+    return rate, batch
+
+
+def run_job(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
+    family, extra, metrics = JOBS[name]
+    work = Path(args.workdir)
+    base = ["--data", DATA, "--quiet", "--device", args.device, *extra]
+    probe = work / f"{name}-probe"
+    genlab("train", family, "--out", str(probe), "--force", "--steps", "30", *base, env=env)
+    rate, batch = images_per_s(probe)
+    steps = max(50, int(args.minutes * 60 * rate / batch) // 50 * 50)
+    run = work / name
+    started = time.perf_counter()
+    genlab("train", family, "--out", str(run), "--force", "--steps", str(steps), *base, env=env)
+    train_s = time.perf_counter() - started
+    record = {
+        "family": family,
+        "overrides": extra,
+        "steps": steps,
+        "batch_size": batch,
+        "images_seen": steps * batch,
+        "probe_images_per_s": rate,
+        "train_seconds": train_s,
+        "time_shares": [
+            json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"time"' in x
+        ][-1:],
+    }
+    started = time.perf_counter()
+    ev = ["eval", str(run), "--json", "--quiet", "--device", args.device, "--metrics", metrics]
+    if family == "triplet":
+        ev.append(UNSEEN)
+    record["test"] = json.loads(genlab(*ev, env=env))
+    record["eval_seconds"] = time.perf_counter() - started
+    if metrics == REP_METRICS:
+        tenth = json.loads(genlab(*ev, "data.label_fraction=0.1", env=env))
+        record["test_10pct_labels"] = tenth
+    if "bpd" in metrics:
+        grid = work / f"{name}-samples.png"
+        genlab("sample", str(run), "-n", "64", "--out", str(grid), "--quiet", env=env)
+        record["samples"] = str(grid)
+    return record
+
+
+def baselines(device: str) -> dict:
+    """The floor of the sample metrics, and what raw pixels reach on the same tasks."""
+    import torch
+
+    from genlab.data import load_dataset
+    from genlab.metrics import reference_values
+    from genlab.metrics.retrieval import retrieval_scores
+    from genlab.ssl.probe import knn_accuracy, linear_probe
+
+    torch.set_num_threads(1)
+    ds = load_dataset(DATA)
+    flat = {k: s.x.flatten(1).float() / 255.0 for k, s in (("train", ds.train), ("test", ds.test))}
+    out: dict = {"floor": reference_values(ds, device=device)}
+    out["raw_pixels_probe"] = linear_probe(
+        flat["train"], ds.train.y, flat["test"], ds.test.y
+    ).accuracy
+    out["raw_pixels_knn"] = knn_accuracy(flat["train"], ds.train.y, flat["test"], ds.test.y)
+    unseen = ds.test.y >= 5
+    scores = retrieval_scores(flat["test"][unseen], ds.test.y[unseen], ks=(1,))
+    out["raw_pixels_unseen_5_9"] = {k: float(v) for k, v in scores.items()}
+    return out
+
+
+def save(key: str, value: object) -> None:
+    with _lock:
+        data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        data[key] = value
+        data["protocol"] = {
+            "dataset": DATA,
+            "threads_per_job": 1,
+            "reference": "test split (10,000 images)",
+            "samples": 1000,
+            "machine": os.uname().machine,
+            "cpus": os.cpu_count(),
+        }
+        tmp = RESULTS.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(RESULTS)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--only", default=",".join(JOBS))
+    p.add_argument("--minutes", type=float, default=12.0, help="training minutes per job")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--workdir", default="runs/bench-fashion")
+    p.add_argument("--no-baselines", action="store_true")
+    args = p.parse_args()
+    from genlab.data import dataset_available
+
+    ok, where = dataset_available(DATA)
+    if not ok:
+        print(f"skipped: {where}")
+        return
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    names = [n for n in args.only.split(",") if n]
+    unknown = [n for n in names if n not in JOBS]
+    if unknown:
+        sys.exit(f"unknown job(s) {unknown}; choose among {', '.join(JOBS)}")
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
+
+    def one(name: str) -> None:
+        started = time.perf_counter()
+        try:
+            save(name, run_job(name, args, env))
+            print(f"{name}: done in {time.perf_counter() - started:.0f} s", flush=True)
+        except RuntimeError as err:
+            save(name, {"error": str(err)})
+            print(f"{name}: failed: {err}", flush=True)
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for future in [pool.submit(one, n) for n in names]:
+            future.result()
+    if not args.no_baselines:  # after the jobs, so they never share a core with it
+        started = time.perf_counter()
+        save("baselines", baselines(args.device))
+        print(f"baselines: done in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
