@@ -11,6 +11,8 @@ import pytest
 import torch
 from torch import nn
 
+from genlab.flows import FlowConfig
+from genlab.flows.architectures import glow_image, nsf_image, realnvp_image
 from genlab.flows.transforms import (
     ActNorm,
     AdditiveCoupling,
@@ -56,6 +58,19 @@ def glow_step(c: int, g: torch.Generator, ctx: int = 0) -> Transform:
     mask = channel_mask(c, 2, 2)
     return Compose(
         ActNorm(c), InvertibleConv1x1(c, generator=g), AffineCoupling(mask, cnn(c + ctx, 2 * c))
+    )
+
+
+# the multi-scale presets of large images, on tiny ones: two levels, (1, 8, 8) ->
+# (4, 4, 4) -> Split -> (8, 2, 2); glow and nsf on (2, 8, 4) too
+TINY = FlowConfig(steps=2, scales=2, bins=3, tail_bound=3.0)
+MULTISCALE = {"realnvp": realnvp_image, "glow": glow_image, "nsf": nsf_image}
+
+
+def multiscale_case(preset: str, shape: tuple[int, int, int]) -> Case:
+    build = MULTISCALE[preset]
+    return Case(
+        f"{preset}-multiscale-{'x'.join(map(str, shape))}", lambda g: build(shape, TINY, cnn), shape
     )
 
 
@@ -133,6 +148,9 @@ CASES = [
         (D,),
         (DC,),
     ),
+    *(multiscale_case(p, (1, 8, 8)) for p in MULTISCALE),
+    *(multiscale_case(p, (2, 8, 4)) for p in ("glow", "nsf")),
+    multiscale_case("realnvp", (1, 3, 5)),  # odd sides: checkerboard couplings, no squeeze
 ]
 
 
