@@ -4,19 +4,38 @@ from __future__ import annotations
 
 from genlab.data.dataset import DataMeta
 from genlab.family import Family, Overrides, by_size
+from genlab.flows.architectures import FLAT_MAX
 from genlab.flows.model import FlowConfig, FlowModel
 
-__all__ = ["FAMILY", "FlowConfig", "FlowModel"]
+__all__ = ["FAMILY", "LARGE_IMAGES", "FlowConfig", "FlowModel"]
+
+# images of more than FLAT_MAX values (28x28, 3x32x32): chosen on Fashion-MNIST by
+# validation bits/dim at equal CPU time (benchmarks/flow_defaults_fashion.py); the run
+# takes ~15 minutes of one CPU thread at 28x28
+LARGE_IMAGES: Overrides = {
+    "model.preset": "glow",
+    "model.channels": 32,
+    "model.blocks": 1,
+    "model.steps": 8,
+    "train.batch_size": 64,
+    "train.lr": 8e-3,
+    "train.steps": 3800,
+}
 
 
 def data_defaults(meta: DataMeta, n_train: int) -> Overrides:
     """Regularisation by the data's size: dropout and weight decay keep a flow on 1437
-    digits near its validation optimum; on 60,000 images they only slow it down."""
-    return by_size(
+    digits near its validation optimum; on 60,000 images they only slow it down. Images
+    of more than 256 values also get :data:`LARGE_IMAGES` (digits' 8x8 and vectors keep
+    the family defaults)."""
+    found = by_size(
         n_train,
         {"model.dropout": 0.4, "train.weight_decay": 0.1},
         {"model.dropout": 0.0, "train.weight_decay": 0.0},
     )
+    if meta.is_image and meta.dims > FLAT_MAX:
+        return {**found, **LARGE_IMAGES}
+    return found
 
 
 FAMILY = Family(

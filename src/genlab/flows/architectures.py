@@ -80,6 +80,7 @@ def conv_conditioner(cfg: Any, context_channels: int = 0) -> Conditioner:
             hidden=cfg.channels,
             blocks=cfg.blocks,
             dropout=cfg.dropout,
+            norm=cfg.norm,
         )
 
     return make
@@ -116,25 +117,28 @@ def multiscale(shape: tuple[int, ...], steps: Steps, scales: int) -> Transform:
     return level(c, h, w, 0)
 
 
-def _checkerboard_steps(c: int, h: int, w: int, cfg: Any, cond: Conditioner) -> list[Transform]:
+def _checkerboard_steps(
+    c: int, h: int, w: int, n: int, cfg: Any, cond: Conditioner
+) -> list[Transform]:
     layers: list[Transform] = []
-    for i in range(cfg.steps):
+    for i in range(n):
         mask = checkerboard_mask(c, h, w, parity=i % 2)
         layers += [ActNorm(c), AffineCoupling(mask, cond(c, 2 * c), scale_bound=cfg.scale_bound)]
     return layers
 
 
 def realnvp_image(shape: tuple[int, ...], cfg: Any, cond: Conditioner) -> Transform:
-    """Multi-scale; per level ``cfg.steps`` checkerboard then ``cfg.steps`` channel-wise
-    couplings (RealNVP's order, with the squeeze first so that no conditioner runs at full
-    resolution). Odd sides cannot squeeze: checkerboard couplings at full resolution."""
+    """Multi-scale; per level ``cfg.steps`` couplings, the first half (rounded up)
+    checkerboard, the rest channel-wise (RealNVP's order, with the squeeze first so that
+    no conditioner runs at full resolution, and as many couplings per level as glow).
+    Odd sides cannot squeeze: ``cfg.steps`` checkerboard couplings at full resolution."""
     c, h, w = shape
     if h % 2 or w % 2:
-        return Compose(*_checkerboard_steps(c, h, w, cfg, cond))
+        return Compose(*_checkerboard_steps(c, h, w, cfg.steps, cfg, cond))
 
     def steps(c: int, h: int, w: int) -> list[Transform]:
-        layers = _checkerboard_steps(c, h, w, cfg, cond)
-        for i in range(cfg.steps):
+        layers = _checkerboard_steps(c, h, w, (cfg.steps + 1) // 2, cfg, cond)
+        for i in range(cfg.steps // 2):
             mask = channel_mask(c, h, w, flip=bool(i % 2))
             coupling = AffineCoupling(mask, cond(c, 2 * c), scale_bound=cfg.scale_bound)
             layers += [ActNorm(c), coupling]

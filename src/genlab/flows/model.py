@@ -53,14 +53,17 @@ class FlowConfig:
     preset: Literal["realnvp", "glow", "nsf"] = "realnvp"
     dequantization: Literal["none", "uniform", "variational"] = "uniform"
     conditioner: Literal["auto", "mlp", "conv"] = "auto"  # realnvp on images; auto: mlp
-    # when an image has <= 256 values (digits: a conv net on 8x8 costs 20x an MLP)
+    # when an image has <= 256 values (digits: a conv net on 8x8 costs 20x an MLP), else
+    # conv (multi-scale, see architectures.py)
     permute: bool = True  # realnvp with MLPs: half masks after random permutations
     # (else checkerboard masks); permutations pair every pixel with others each layer
-    steps: int = 4  # coupling steps (per scale for realnvp/glow; pairs for nsf and vectors)
-    scales: int = 2  # glow levels
+    steps: int = 4  # couplings per level of a multi-scale flow (glow; realnvp and nsf on
+    # images of > 256 values); pairs of couplings on vectors and flattened small images
+    scales: int = 2  # multi-scale levels (each squeezes and factors out half; 28x28 has 2)
     hidden: int = 256  # MLP conditioner units
     channels: int = 64  # conv conditioner channels
     blocks: int = 2  # residual blocks (conv) or hidden layers (MLP) per conditioner
+    norm: Literal["group", "none"] = "group"  # in conv conditioners (GroupNorm: per example)
     dropout: float = 0.0  # in every conditioner (0.4 on small data: see data_defaults)
     scale_bound: float = 2.0  # affine log-scale bound, s = B tanh(raw / B)
     alpha: float = 0.01  # logit margin: mass outside logit(alpha)..logit(1-alpha) is lost
