@@ -23,6 +23,7 @@ __all__ = [
     "gaussian_kl",
     "gaussian_kl_per_dim",
     "iwae_bound",
+    "log_prior_over_proposal",
     "reparameterize",
 ]
 
@@ -95,6 +96,17 @@ def iwae_bound(log_p_xz: torch.Tensor, log_q_z: torch.Tensor) -> torch.Tensor:
         f"need (K, N) for both, got {tuple(log_p_xz.shape)} and {tuple(log_q_z.shape)}"
     )
     return torch.logsumexp(log_p_xz - log_q_z, dim=0) - math.log(log_p_xz.shape[0])
+
+
+def log_prior_over_proposal(
+    z: torch.Tensor, eps: torch.Tensor, logvar: torch.Tensor
+) -> torch.Tensor:
+    """log p(z) - log q(z | x) for z = mu + exp(logvar / 2) eps, (..., Z) -> (...), nats.
+
+    With p = N(0, I) and q = N(mu, diag exp(logvar)) this is
+    ``0.5 sum_j (eps_j^2 - z_j^2 + logvar_j)``: the 2 pi terms cancel and
+    (z - mu)^2 / exp(logvar) is eps^2, so nothing is divided by a small variance."""
+    return 0.5 * (eps.square() - z.square() + logvar).sum(-1)
 
 
 def reparameterize(

@@ -7,9 +7,11 @@ dimension, ``S`` the data shape (``(C, H, W)`` for images, ``(D,)`` for vectors)
 layout as ``torch.nn.functional.cross_entropy``. A decoder that emits ``(N, P * D)`` reshapes
 with ``params.view(N, P, *S)``.
 
-- ``log_prob(x, params) -> (N,)``: summed over dimensions, in nats; a probability of the
+- ``log_prob(x, params) -> (*B, N)``: summed over dimensions, in nats; a probability of the
   discrete data for :class:`Bernoulli`, :class:`DiscretizedLogistic`, :class:`Categorical`
-  and the binned :class:`Gaussian`, a density on model space otherwise.
+  and the binned :class:`Gaussian`, a density on model space otherwise. ``params`` may
+  carry leading sample axes, ``(*B, N, P, *S)``, each scored against the same ``x``
+  (importance sampling: K decoder outputs per image without K copies of the image).
 - ``sample(params, generator) -> (N, *S)``: data space (int64 levels for discrete data).
 - ``mean(params) -> (N, *S)``: float in data space, for pictures.
 """
@@ -52,12 +54,34 @@ class Likelihood(Protocol):
     def mean(self, params: torch.Tensor) -> torch.Tensor: ...
 
 
-def _split(params: torch.Tensor, per_dim: int) -> list[torch.Tensor]:
-    """(N, P, *S) -> P tensors (N, *S)."""
-    assert params.dim() >= 2 and params.shape[1] == per_dim, (
+def _split(params: torch.Tensor, per_dim: int, axis: int = 1) -> list[torch.Tensor]:
+    """(N, P, *S) -> P tensors (N, *S); ``axis``: where P is (negative: from the end)."""
+    assert params.dim() >= 2 and params.shape[axis] == per_dim, (
         f"params must be (N, {per_dim}, *data_shape), got {tuple(params.shape)}"
     )
-    return list(params.unbind(dim=1))
+    return list(params.unbind(dim=axis))
+
+
+def _sample_axes(x: torch.Tensor, params: torch.Tensor) -> tuple[int, ...]:
+    """The leading sample axes B of params (*B, N, P, *S) scored against x (N, *S)."""
+    lead = tuple(params.shape[: max(0, params.dim() - x.dim() - 1)])
+    fits = params.dim() > x.dim() and params.shape[len(lead)] == len(x)
+    assert fits and params.shape[len(lead) + 2 :] == x.shape[1:], (
+        f"params {tuple(params.shape)} do not fit data {tuple(x.shape)}"
+    )
+    return lead
+
+
+def _flatten_samples(
+    x: torch.Tensor, params: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+    """x (N, *S) and params (*B, N, P, *S) -> x (B N, *S), params (B N, P, *S) and B, for a
+    ``log_prob`` written per example (x is copied B times: fine off the hot path)."""
+    lead = _sample_axes(x, params)
+    if not lead:
+        return x, params, lead
+    xs = x.expand(*lead, *x.shape).reshape(-1, *x.shape[1:])
+    return xs, params.reshape(-1, *params.shape[len(lead) + 1 :]), lead
 
 
 def _level_mean(y: torch.Tensor, levels: int | None) -> torch.Tensor:
@@ -77,10 +101,11 @@ class Bernoulli:
     levels = 2
 
     def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        x, params, lead = _flatten_samples(x, params)
         (logits,) = _split(params, 1)
         target = to_index(x, 2).to(logits.dtype)
         nll = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        return -sum_per_example(nll)
+        return -sum_per_example(nll).view(*lead, -1)
 
     def sample(
         self, params: torch.Tensor, generator: torch.Generator | None = None
@@ -125,6 +150,7 @@ class Gaussian:
         return parts[0], parts[1]
 
     def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        x, params, lead = _flatten_samples(x, params)
         mu, logvar = self._mean_logvar(params)
         y = to_centered(x, self.levels, mu.dtype)
         if self.binned:
@@ -132,7 +158,7 @@ class Gaussian:
             lp = discretized_gaussian_log_likelihood(y, mu, torch.exp(0.5 * logvar), self.levels)
         else:
             lp = -0.5 * (math.log(2 * math.pi) + logvar + (y - mu) ** 2 * torch.exp(-logvar))
-        return sum_per_example(lp)
+        return sum_per_example(lp).view(*lead, -1)
 
     def sample(
         self, params: torch.Tensor, generator: torch.Generator | None = None
@@ -147,37 +173,42 @@ class Gaussian:
         return _level_mean(mu, self.levels)
 
 
-def _log_sigmoid_diff_parts(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log sigma(hi), 1 - sigma(lo) / sigma(hi)) for the lower-tail pair (lo, hi) of (a, b)."""
-    flip = (a + b) > 0
-    lo, hi = torch.where(flip, -b, a), torch.where(flip, -a, b)
-    log_hi, log_lo = F.logsigmoid(hi), F.logsigmoid(lo)
-    return log_hi, -torch.expm1((log_lo - log_hi).clamp(max=0.0))
+def _log1mexp(u: torch.Tensor) -> torch.Tensor:
+    """log(1 - e^u) for u <= 0, accurate for small |u| (where 1 - e^u cancels)."""
+    return torch.log(-torch.expm1(u))
 
 
 def log_sigmoid_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Elementwise log(sigma(b) - sigma(a)) for a <= b, stable in both tails.
 
-    Works in the lower tail (sigma(b) - sigma(a) = sigma(-a) - sigma(-b)), where
-    log sigma is accurate: log sigma(b) + log(1 - exp(log sigma(a) - log sigma(b)))."""
-    log_hi, gap = _log_sigmoid_diff_parts(a, b)
-    return log_hi + torch.log(gap)
+    sigma(b) - sigma(a) = sigma(b) sigma(-a) (1 - e^-(b - a)), so the log is
+    ``-softplus(-b) - softplus(a) + log(1 - e^(a - b))``: three terms, none positive, so
+    nothing cancels however far a and b lie in either tail."""
+    return _log1mexp(a - b) - _softplus(-b) - _softplus(a)
+
+
+def _softplus(u: torch.Tensor) -> torch.Tensor:
+    """log(1 + e^u); torch's default cut-over to u at u > 20 is off by e^-20, visible in
+    float64, so it moves to 40 (e^-40 is below float64's resolution of 40)."""
+    return F.softplus(u, threshold=40.0)
 
 
 class DiscretizedLogistic:
     """Logistic(m, s) integrated over each data bin (Salimans et al. 2017, eq. 2, one component).
 
-    params: location m and log-scale log s on model space, (N, 2, *S). With bin half-width
-    ``h = 1 / (L - 1)`` and ``sigma(u) = 1 / (1 + e^-u)``:
+    params: location m and log-scale log s on model space, (N, 2, *S) (or (*B, N, 2, *S),
+    see the module). With bin half-width ``h = 1 / (L - 1)``, ``sigma(u) = 1 / (1 + e^-u)``
+    and ``a = (x - h - m) / s``, ``b = (x + h - m) / s``:
 
-        P(x) = sigma((x + h - m) / s) - sigma((x - h - m) / s)      inner levels
-        P(x = -1) = sigma((-1 + h - m) / s),  P(x = 1) = 1 - sigma((1 - h - m) / s)
+        P(x) = sigma(b) - sigma(a) = sigma(b) sigma(-a) (1 - e^(-2h / s))    inner levels
+        P(x = -1) = sigma(b),  P(x = 1) = sigma(-a)                          edge levels
 
-    in nats, summed over dimensions. The difference is taken in log space
-    (:func:`log_sigmoid_diff`); when the bin is so narrow against s that the difference
-    loses precision (relative CDF gap below eps^(1/3) of the dtype) the midpoint density
-    times the bin width is used instead, as PixelCNN++ does. ``min_log_scale`` clamps log s
-    from below (PixelCNN++ uses -7); ``None`` leaves it free."""
+    so ``log P = -softplus(-b) [x < 1] - softplus(a) [x > -1] + log(1 - e^(-2h/s)) [inner]``
+    in nats, summed over dimensions. Exact in every regime: the terms are never positive
+    (no cancellation in either tail), and the bin width enters as 2h/s itself, not as a
+    difference of CDFs, so a bin narrow against s (where PixelCNN++ falls back to the
+    midpoint density) loses nothing. ``min_log_scale`` clamps log s from below (PixelCNN++
+    uses -7); ``None`` leaves it free."""
 
     params_per_dim = 2
 
@@ -187,32 +218,29 @@ class DiscretizedLogistic:
         self.levels = levels
         self.min_log_scale = min_log_scale
 
-    def _loc_logscale(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        m, log_s = _split(params, 2)
+    def _loc_logscale(
+        self, params: torch.Tensor, axis: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        m, log_s = _split(params, 2, axis)
         if self.min_log_scale is not None:
             log_s = log_s.clamp(min=self.min_log_scale)
         return m, log_s
 
     def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        m, log_s = self._loc_logscale(params)
-        k = to_index(x, self.levels)
-        y, h = to_centered(k, self.levels, m.dtype), 1.0 / (self.levels - 1)
+        _sample_axes(x, params)
+        m, log_s = self._loc_logscale(params, -x.dim())  # (*B, N, *S) each
+        k = to_index(x, self.levels)  # (N, *S), broadcast against every sample axis
+        h = 1.0 / (self.levels - 1)
         # edges from integers, so the upper edge of bin k is bitwise the lower edge of k + 1
-        # and the bins tile the line exactly even when s is below float resolution
         lower, upper = ((2 * k + j).to(m.dtype) * h - 1.0 for j in (-1, 1))
+        not_first, not_last = (k > 0).to(m.dtype), (k < self.levels - 1).to(m.dtype)
         inv_s = torch.exp(-log_s)
-        a, b = (lower - m) * inv_s, (upper - m) * inv_s
-        log_hi, gap = _log_sigmoid_diff_parts(a, b)
-        # narrow bin: the CDF difference has lost precision (or underflowed to 0), while
-        # the density is nearly flat over the bin; the guard keeps log(0) out of autograd
-        narrow = gap < torch.finfo(m.dtype).eps ** (1.0 / 3.0)
-        inner = log_hi + torch.log(torch.where(narrow, torch.ones_like(gap), gap))
-        mid = (y - m) * inv_s
-        log_mid = mid - log_s - 2.0 * F.softplus(mid) + math.log(2.0 * h)
-        inner = torch.where(narrow, log_mid, inner)
-        lp = torch.where(k == 0, F.logsigmoid(b), inner)
-        lp = torch.where(k == self.levels - 1, F.logsigmoid(-a), lp)
-        return sum_per_example(lp)
+        # each pass over (*B, N, *S) costs as much as the decoder's matrix products on a CPU:
+        # addcmul fuses a mask's product with the sum
+        lp = _log1mexp((-2.0 * h) * inv_s) * (not_first * not_last)
+        lp = torch.addcmul(lp, _softplus((lower - m) * inv_s), not_first, value=-1.0)
+        lp = torch.addcmul(lp, _softplus((m - upper) * inv_s), not_last, value=-1.0)
+        return lp.flatten(start_dim=lp.dim() - x.dim() + 1).sum(-1)
 
     def sample(
         self, params: torch.Tensor, generator: torch.Generator | None = None
@@ -246,9 +274,10 @@ class Categorical:
         self.params_per_dim = levels
 
     def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        x, params, lead = _flatten_samples(x, params)
         _split(params, self.levels)
         nll = F.cross_entropy(params, to_index(x, self.levels), reduction="none")
-        return -sum_per_example(nll)
+        return -sum_per_example(nll).view(*lead, -1)
 
     def sample(
         self, params: torch.Tensor, generator: torch.Generator | None = None
