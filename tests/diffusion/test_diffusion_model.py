@@ -3,6 +3,8 @@ the discretised decoder, guidance, and sampling in data space."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -72,28 +74,93 @@ def test_bound_terms_equal_ddpm_formulas():
     torch.testing.assert_close(l0, want_l0, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize(("strata", "exact"), [(0, 32), (1, 0), (7, 0), (49, 0), (7, 20), (30, 20)])
-def test_nll_sums_the_terms_exactly_or_unbiasedly(strata, exact):
-    """With known per-timestep terms f(t) = t^2 (and prior 3), nll is 3 + sum_t f(t):
-    exactly with all timesteps, on average over draws with stratified ones (the first
-    ``exact`` after t = 1 always summed exactly)."""
-    cfg = tiny(nll_timesteps=strata, timesteps=50, nll_exact=exact)
+def test_terms_at_per_image_timesteps_match_shared_ones():
+    """Row i of t (N, K) at t_i gives image i the term the shared (K,) call gives it with
+    the same noise (noise is drawn per column, N images at a time)."""
+    model = perturbed(tiny())
+    x = load_dataset("digits").test.x[:3]
+    t = torch.tensor([[2, 1], [7, 30], [50, 2]])
+    got = model.vlb_terms(x, t, generator=torch.Generator().manual_seed(0))
+    for k in range(2):
+        for i in range(3):
+            g = torch.Generator().manual_seed(0)
+            for _ in range(k):  # the earlier columns' noise
+                model.vlb_terms(x, t[:, :1], generator=g)
+            shared = model.vlb_terms(x, t[i, k : k + 1], generator=g)[i, 0]
+            torch.testing.assert_close(got[i, k], shared)
+
+
+def mocked(cfg: DiffusionConfig):
+    """A model whose terms are known: f(x_i, t) = (t + 1)^-1.5 * 100 + i, prior 3."""
     model = build_diffusion(cfg, DIGITS)
-    model.vlb_terms = lambda x, t: (t.double() ** 2)[None].expand(len(x), -1)
+
+    def terms(x, t, y=None, *, generator=None):
+        t = t.expand(len(x), -1) if t.dim() == 1 else t
+        rows = torch.arange(len(x), dtype=torch.float64)[:, None]
+        return 100 * (t.double() + 1) ** -1.5 + rows
+
+    model.vlb_terms = terms
     model.prior_term = lambda x: torch.full((len(x),), 3.0, dtype=torch.float64)
-    want = 3.0 + sum(t * t for t in range(1, 51))
-    x = torch.zeros(2, 1, 8, 8)
-    torch.manual_seed(0)
-    every = strata == 0 or strata >= 49 - exact
-    draws = torch.stack([model.nll(x) for _ in range(1 if every else 3000)])
-    assert draws.shape[1:] == (2,)
-    if every:  # every timestep once
-        assert torch.all(draws == want)
-    else:
-        est = draws[:, 0]
-        stderr = float(est.std()) / len(est) ** 0.5
-        assert stderr > 0  # a random estimate, not the sum itself
-        assert abs(float(est.mean()) - want) < 4 * stderr
+    return model
+
+
+@pytest.mark.parametrize(("draws", "exact"), [(1, 1), (4, 1), (4, 10), (12, 3)])
+def test_nll_is_unbiased_for_the_sum_of_all_terms(draws, exact):
+    """Known terms: the all-T path (nll_timesteps=0) sums them exactly; the sampled
+    estimate has the same mean over many images' draws, and the model's proposal."""
+    model = mocked(tiny(nll_timesteps=draws, nll_exact=exact))
+    want = 3.0 + sum(100 * (t + 1) ** -1.5 for t in range(1, 51))
+    every = mocked(tiny(nll_timesteps=0)).nll(torch.zeros(2, 1, 8, 8))
+    torch.testing.assert_close(every, torch.tensor([want, want + 50]).double())
+    x = torch.zeros(20000, 1, 8, 8)
+    est = model.nll(x, generator=torch.Generator().manual_seed(0))
+    est = est - torch.arange(len(x)) * 50  # image i adds i at each of the 50 timesteps
+    stderr = float(est.std()) / len(est) ** 0.5
+    assert stderr > 0  # a random estimate, not the sum itself
+    assert abs(float(est.mean()) - want) < 4 * stderr
+
+
+def test_nll_of_a_tiny_network_agrees_with_all_timesteps():
+    """A real network (float64, T = 20): the mean over draws of the sampled bound equals
+    the mean of the all-T bound, to within 4 standard errors of their difference."""
+    n = 200
+    x = load_dataset("digits").test.x[:2].repeat(n, 1, 1, 1)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        sampled = perturbed(tiny(timesteps=20, nll_timesteps=3)).nll(x, generator=g)
+        every = perturbed(tiny(timesteps=20, nll_timesteps=0)).nll(x, generator=g)
+    sampled, every = sampled.view(n, 2), every.view(n, 2)
+    diff = sampled.mean(0) - every.mean(0)
+    stderr = (sampled.var(0) / n + every.var(0) / n).sqrt()
+    assert torch.all(diff.abs() < 4 * stderr), (diff, stderr)
+    assert torch.all(sampled.std(0) < 0.2 * sampled.mean(0))  # a useful estimate
+
+
+def test_passes_per_image_seeds_and_estimator_record():
+    model = perturbed(tiny(nll_timesteps=5, nll_exact=2, val_timesteps=2))
+    calls = []
+    forward = model.network.forward
+    model.network.forward = lambda *a: calls.append(len(a[0])) or forward(*a)
+    x = load_dataset("digits").test.x[:4]
+    with torch.no_grad():
+        a = model.nll(x, generator=torch.Generator().manual_seed(1))
+        assert calls == [4] * 7  # nll_exact + nll_timesteps calls of the batch
+        calls.clear()
+        model.validation_nll(x, generator=torch.Generator().manual_seed(1))
+        assert calls == [4] * 4
+        b = model.nll(x, generator=torch.Generator().manual_seed(1))
+        c = model.nll(x, generator=torch.Generator().manual_seed(2))
+    assert a.shape == (4,) and torch.equal(a, b) and not torch.equal(a, c)
+    record = model.nll_estimator()
+    assert json.loads(json.dumps(record)) == record
+    assert record["unbiased"] is True and record["network_passes_per_image"] == 7
+    assert record["timesteps_per_image"] == 5 and record["exact_timesteps"] == "1..2"
+    every = build_diffusion(tiny(nll_timesteps=0), DIGITS).nll_estimator()
+    assert every["network_passes_per_image"] == 50 and "timesteps_per_image" not in every
+    old = build_diffusion(tiny(timesteps=1000, nll_timesteps=100, nll_exact=32), DIGITS)
+    assert old.nll_estimator()["network_passes_per_image"] == 132  # runs saved before
+    with pytest.raises(ConfigError, match="nll_exact"):
+        tiny(nll_exact=0)
 
 
 def test_guidance_and_label_dropping():
