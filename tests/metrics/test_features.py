@@ -8,14 +8,21 @@ import torch
 from genlab.data import DataMeta, Dataset, Split
 from genlab.errors import GenlabError
 from genlab.metrics import TrainRecipe, get_feature_net
-from genlab.metrics.features import FEATURES, cache_path, dataset_fingerprint, shift_augment
+from genlab.metrics.features import (
+    FEATURES,
+    cache_path,
+    dataset_fingerprint,
+    epoch_batches,
+    shift_augment,
+    train_steps,
+)
 
-TINY = TrainRecipe(steps=15, batch_size=32)
+TINY = TrainRecipe(epochs=0, min_steps=15, batch_size=32)
 
 
 def test_digits_feature_net_is_accurate(digits_feature_net) -> None:
     assert digits_feature_net.test_accuracy >= 0.97
-    assert digits_feature_net.name.startswith("featcnn")
+    assert digits_feature_net.name.startswith("featcnn-v3:digits-")
 
 
 def test_features_shape_and_dtype_handling(digits, digits_feature_net) -> None:
@@ -31,6 +38,32 @@ def test_training_is_deterministic(digits, tmp_path) -> None:
     assert not a.from_cache and not b.from_cache
     assert a.test_accuracy == b.test_accuracy
     assert torch.equal(a.features(digits.test.x), b.features(digits.test.x))
+
+
+def test_weights_do_not_depend_on_the_thread_count(digits, tmp_path) -> None:
+    one = get_feature_net(digits, cache_dir=tmp_path / "one", recipe=TINY)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        two = get_feature_net(digits, cache_dir=tmp_path / "two", recipe=TINY)
+        assert torch.get_num_threads() == 2  # training restores the caller's setting
+    finally:
+        torch.set_num_threads(threads)
+    assert one.net is not None and two.net is not None
+    for (key, a), b in zip(
+        one.net.state_dict().items(), two.net.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), key
+
+
+def test_progress_bar_while_training_only(digits, tmp_path, capsys) -> None:
+    get_feature_net(digits, cache_dir=tmp_path, recipe=TINY)
+    err = capsys.readouterr().err
+    assert "feature net (digits)" in err and "img/s" in err and "100%" in err
+    assert get_feature_net(digits, cache_dir=tmp_path, recipe=TINY).from_cache
+    assert capsys.readouterr().err == ""
+    get_feature_net(digits, cache_dir=tmp_path / "quiet", recipe=TINY, progress=False)
+    assert capsys.readouterr().err == ""
 
 
 def test_second_call_loads_from_cache(digits, tmp_path, device) -> None:
@@ -80,7 +113,9 @@ def _synthetic(shape: tuple[int, ...], levels: int, labelled: bool = True) -> Da
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
 def test_larger_images_work(shape: tuple[int, ...], tmp_path) -> None:
     ds = _synthetic(shape, 256)
-    net = get_feature_net(ds, cache_dir=tmp_path, recipe=TrainRecipe(steps=2, batch_size=8))
+    net = get_feature_net(
+        ds, cache_dir=tmp_path, recipe=TrainRecipe(epochs=0, min_steps=2, batch_size=8)
+    )
     assert net.features(ds.test.x).shape == (10, FEATURES)
     assert 0.0 <= net.test_accuracy <= 1.0
     assert len(list((tmp_path / "features").glob("folder_some_path-*.safetensors"))) == 1
@@ -107,3 +142,33 @@ def test_shift_augment_moves_by_at_most_one_pixel() -> None:
     where = out[:, 0].flatten(1).argmax(1)
     rows, cols = where // 5, where % 5
     assert set(rows.tolist()) == {1, 2, 3} and set(cols.tolist()) == {1, 2, 3}
+
+
+def test_train_steps_follow_size_and_shape() -> None:
+    recipe = TrainRecipe()
+    assert train_steps(recipe, 1437, (1, 8, 8)) == 600  # digits: min_steps (53 epochs)
+    assert train_steps(recipe, 60000, (1, 28, 28)) == math.ceil(3 * 60000 / 128)  # 3 epochs
+    assert train_steps(recipe, 50000, (3, 32, 32)) == int(1.5e8 // (128 * 32 * 32))  # pixel cap
+    assert train_steps(recipe, 10**6, (3, 4096, 4096)) == 1  # the cap wins, never 0 steps
+
+
+def test_epoch_batches_see_every_image_once_per_epoch() -> None:
+    batches = list(epoch_batches(10, 4, 5, torch.Generator().manual_seed(0)))
+    assert [len(b) for b in batches] == [4] * 5
+    flat = torch.cat(batches)
+    for epoch in flat.split(10):
+        assert sorted(epoch.tolist()) == list(range(10))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("epochs", -1.0), ("min_steps", 0), ("batch_size", 1), ("lr", 0.0), ("label_smoothing", 1.0)],
+)
+def test_recipe_ranges_are_checked(field: str, value: float) -> None:
+    with pytest.raises(GenlabError, match=field):
+        TrainRecipe(**{field: value})
+
+
+def test_images_below_4x4_are_a_user_error(tmp_path) -> None:
+    with pytest.raises(GenlabError, match="at least 4x4"):
+        get_feature_net(_synthetic((1, 3, 3), 17), cache_dir=tmp_path, recipe=TINY)

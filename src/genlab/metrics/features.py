@@ -1,13 +1,16 @@
 """The feature network behind FD, KID and precision/recall.
 
 No Inception network is available offline, so each image dataset gets its own
-small CNN classifier, trained deterministically (fixed seed, CPU, fixed number
-of steps, ±1 pixel random shifts) on its train split only. Its globally pooled
+small CNN classifier, trained deterministically (fixed seed, CPU, one thread,
+±1 pixel random shifts, label smoothing) on its train split only, for a number
+of steps set by the split's size and image shape (:func:`train_steps`). Its
 penultimate activations (128 features) are the feature space, in the spirit of
 Heusel et al. 2017 (FID with Inception pool3). Weights are cached with
 safetensors under ``<cache>/features/<dataset>-<fingerprint>.safetensors``; the
 fingerprint hashes the train images, labels, :data:`ARCH_VERSION` and the
 training recipe, so a changed dataset or architecture never reuses stale weights.
+The test accuracy is measured once after training and only reported, never used
+to choose anything.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import hashlib
 import math
 import os
 import re
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +28,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
+from tqdm import tqdm
 
 from genlab.data.dataset import Dataset, Split
 from genlab.data.scaling import to_centered
@@ -30,47 +36,60 @@ from genlab.errors import GenlabError
 
 __all__ = [
     "ARCH_VERSION",
+    "FEATURES",
     "FeatureCNN",
     "FeatureNet",
     "TrainRecipe",
+    "epoch_batches",
     "get_feature_net",
     "shift_augment",
     "train_classifier",
+    "train_steps",
 ]
 
-ARCH_VERSION = "featcnn-v2"  # v2: trained on one thread
+ARCH_VERSION = "featcnn-v3"  # v3: BatchNorm, flattened map -> 128 features, steps from data size
 FEATURES = 128
+MAX_GRID = 8  # the last feature map is average-pooled to at most 8x8 before flattening
 
 
-def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+def _conv(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1),
-        nn.GroupNorm(8, c_out),
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
         nn.ReLU(),
     )
 
 
 class FeatureCNN(nn.Module):
-    """Small CNN: (N, C, H, W) in [-1, 1] -> (N, 128) pooled features -> class logits.
+    """Small CNN: (N, C, H, W) in [-1, 1] -> (N, 128) features -> class logits.
 
-    Stages (3x3 conv + GroupNorm + ReLU each): conv32 [-> conv32 stride 2 when
-    H, W >= 16] -> conv32 -> maxpool 2 -> conv64 -> conv128 -> global average pool.
-    Global pooling makes it work for 8x8, 28x28 and 32x32 alike.
+    conv32 -> maxpool 2 -> conv64 -> maxpool 2 -> conv128 (3x3 conv + BatchNorm +
+    ReLU each), the (128, H/4, W/4) map average-pooled to at most 8x8, flattened,
+    then linear -> 128 + BatchNorm + ReLU: the features. Keeping the layout
+    (rather than a global average) is what takes Fashion-MNIST past 91%: where a
+    collar or a sleeve is tells the classes apart. Needs H, W >= 4.
     """
 
-    def __init__(self, channels: int, size: int, num_classes: int) -> None:
+    def __init__(self, channels: int, height: int, width: int, num_classes: int) -> None:
         super().__init__()
-        layers = [_conv(channels, 32)]
-        if size >= 16:
-            layers.append(_conv(32, 32, stride=2))
-        layers += [_conv(32, 32), nn.MaxPool2d(2), _conv(32, 64), _conv(64, FEATURES)]
-        self.body = nn.Sequential(*layers)
+        if height < 4 or width < 4:
+            raise GenlabError(f"feature network needs images of at least 4x4, got {height}x{width}")
+        grid = (min(height // 4, MAX_GRID), min(width // 4, MAX_GRID))
+        self.body = nn.Sequential(
+            _conv(channels, 32), nn.MaxPool2d(2), _conv(32, 64), nn.MaxPool2d(2), _conv(64, 128)
+        )
+        self.pool = nn.AdaptiveAvgPool2d(grid)
+        self.embed = nn.Sequential(
+            nn.Linear(128 * grid[0] * grid[1], FEATURES, bias=False),
+            nn.BatchNorm1d(FEATURES),
+            nn.ReLU(),
+        )
         self.dropout = nn.Dropout(0.2)
         self.head = nn.Linear(FEATURES, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) centred images -> (N, 128) globally pooled activations."""
-        return self.body(x).mean(dim=(2, 3))
+        """(N, C, H, W) centred images -> (N, 128) penultimate activations."""
+        return self.embed(self.pool(self.body(x)).flatten(1))  # (N, 128, h, w) -> (N, 128)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.features(x)))
@@ -78,17 +97,66 @@ class FeatureCNN(nn.Module):
 
 @dataclass(frozen=True)
 class TrainRecipe:
-    """Fixed training schedule of the feature CNN (part of the cache fingerprint).
+    """Training schedule of the feature CNN (part of the cache fingerprint).
 
-    AdamW with a one-cycle LR (warm-up then cosine decay), batches drawn with
-    replacement, ±1 pixel shifts; ``steps`` is fixed whatever the dataset size.
+    AdamW with a one-cycle LR (warm-up then cosine decay), batches from a fresh
+    permutation each epoch, ±1 pixel shifts, cross-entropy with label smoothing.
+    The step count comes from :func:`train_steps`: ``epochs`` passes over the
+    train split, at least ``min_steps`` (a small set such as digits needs many
+    passes), at most ``max_pixels`` image pixels seen (the CPU cost grows with H*W).
     """
 
-    steps: int = 600
-    batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 5e-4
+    epochs: float = 3.0  # >= 0
+    min_steps: int = 600  # >= 1
+    max_pixels: float = 1.5e8  # > 0; pixels of one channel, summed over all images seen
+    batch_size: int = 128  # >= 2 (BatchNorm)
+    lr: float = 3e-3  # > 0, peak of the one-cycle schedule
+    weight_decay: float = 5e-4  # >= 0
+    label_smoothing: float = 0.1  # in [0, 1)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs >= 0": self.epochs >= 0,
+            "min_steps >= 1": self.min_steps >= 1,
+            "max_pixels > 0": self.max_pixels > 0,
+            "batch_size >= 2": self.batch_size >= 2,
+            "lr > 0": self.lr > 0,
+            "weight_decay >= 0": self.weight_decay >= 0,
+            "0 <= label_smoothing < 1": 0 <= self.label_smoothing < 1,
+        }
+        broken = [rule for rule, ok in checks.items() if not ok]
+        if broken:
+            raise GenlabError(f"TrainRecipe needs {', '.join(broken)}; got {self!r}")
+
+
+def train_steps(recipe: TrainRecipe, n_train: int, shape: tuple[int, ...]) -> int:
+    """Optimiser steps for ``n_train`` images of ``shape`` (C, H, W).
+
+    ``clip(ceil(epochs * n_train / batch), min_steps, ...)``, then capped at
+    ``max_pixels / (batch * H * W)`` (the cap wins; at least 1 step). Defaults:
+    digits (1437, 8x8) 600 steps; Fashion-MNIST (60000, 28x28) 1407 (3 epochs);
+    CIFAR-10 (50000, 32x32) 1144 (2.9 epochs).
+    """
+    by_epochs = max(math.ceil(recipe.epochs * n_train / recipe.batch_size), recipe.min_steps)
+    cap = int(recipe.max_pixels // (recipe.batch_size * math.prod(shape[1:])))
+    return max(1, min(by_epochs, cap))
+
+
+def epoch_batches(
+    n: int, batch_size: int, steps: int, generator: torch.Generator
+) -> Iterator[torch.Tensor]:
+    """``steps`` index batches (batch_size,) into range(n): each epoch a fresh permutation.
+
+    A batch that runs past the end of one permutation is completed from the next,
+    so every batch is full and every image is seen once per epoch.
+    """
+    pending = torch.empty(0, dtype=torch.long)
+    for _ in range(steps):
+        while len(pending) < batch_size:
+            pending = torch.cat([pending, torch.randperm(n, generator=generator)])
+        yield pending[:batch_size]
+        pending = pending[batch_size:]
 
 
 def shift_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -106,30 +174,55 @@ def shift_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return padded[batch, chan, rows, cols]
 
 
-def train_classifier(net: FeatureCNN, dataset: Dataset, recipe: TrainRecipe) -> float:
-    """Train ``net`` in place on the train split (CPU, seeded); return test accuracy."""
+def train_classifier(
+    net: FeatureCNN, dataset: Dataset, recipe: TrainRecipe, *, progress: bool = True
+) -> float:
+    """Train ``net`` in place on the train split (CPU, one thread, seeded); return test accuracy.
+
+    ``progress`` shows a bar on stderr (images, images/s, ETA).
+    """
     gen = torch.Generator().manual_seed(recipe.seed)
     x = to_centered(dataset.train.x.cpu(), dataset.levels)
-    y = dataset.train.y.long().cpu() if dataset.train.y is not None else None
-    assert y is not None
+    assert dataset.train.y is not None
+    y = dataset.train.y.long().cpu()
+    steps = train_steps(recipe, len(x), dataset.shape)
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, recipe.lr, total_steps=recipe.steps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, recipe.lr, total_steps=steps)
+    bar = _progress_bar(dataset.name, steps * recipe.batch_size, progress)
     net.cpu().train()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # float reductions depend on the thread count: same weights anywhere
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(recipe.seed)  # dropout
-            for _ in range(recipe.steps):
-                idx = torch.randint(0, len(x), (recipe.batch_size,), generator=gen)
-                loss = nn.functional.cross_entropy(net(shift_augment(x[idx], gen)), y[idx])
+            for step, idx in enumerate(epoch_batches(len(x), recipe.batch_size, steps, gen)):
+                logits = net(shift_augment(x[idx], gen))
+                loss = nn.functional.cross_entropy(
+                    logits, y[idx], label_smoothing=recipe.label_smoothing
+                )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
+                bar.update(len(idx))
+                if step % 50 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     finally:
         torch.set_num_threads(threads)
+        bar.close()
     return _accuracy(net.eval(), dataset.test, dataset.levels)
+
+
+def _progress_bar(name: str, images: int, enabled: bool) -> tqdm:
+    return tqdm(
+        total=images,
+        desc=f"feature net ({name})",
+        unit="img",
+        unit_scale=True,
+        disable=not enabled,
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 15.0,
+    )
 
 
 def _accuracy(net: FeatureCNN, split: Split, levels: int | None) -> float:
@@ -144,7 +237,7 @@ class FeatureNet:
     """A trained feature extractor for one dataset (or the identity for vector data).
 
     Attributes:
-        name: e.g. ``"featcnn-v2:digits-1a2b3c4d5e6f7a8b"`` or ``"identity"``.
+        name: e.g. ``"featcnn-v3:digits-1a2b3c4d5e6f7a8b"`` or ``"identity"``.
         test_accuracy: classifier accuracy on the test split (NaN for identity).
         from_cache: True when the weights were loaded rather than trained here.
     """
@@ -182,12 +275,14 @@ def get_feature_net(
     device: torch.device | str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     recipe: TrainRecipe | None = None,
+    progress: bool = True,
 ) -> FeatureNet:
     """The feature network of ``dataset``: loaded from the cache, else trained and cached.
 
     Training runs on CPU with a fixed seed, so the weights do not depend on
     ``device`` (where :meth:`FeatureNet.features` then runs). ``recipe`` (default
-    :class:`TrainRecipe`) is part of the cache fingerprint. Vector data get the
+    :class:`TrainRecipe`) is part of the cache fingerprint; ``progress`` shows a
+    bar while training (loading from the cache is silent). Vector data get the
     identity. Raises GenlabError for an image dataset without labels.
     """
     recipe = recipe or TrainRecipe()
@@ -201,7 +296,7 @@ def get_feature_net(
     accuracy = _load(net, path)
     from_cache = accuracy is not None
     if accuracy is None:
-        accuracy = train_classifier(net, dataset, recipe)
+        accuracy = train_classifier(net, dataset, recipe, progress=progress)
         _save(net, path, accuracy)
     net = net.to(device if device is not None else "cpu")
     name = f"{ARCH_VERSION}:{dataset.name}-{fingerprint}"
@@ -231,7 +326,7 @@ def _new_net(dataset: Dataset, seed: int) -> FeatureCNN:
     classes = dataset.num_classes or int(dataset.train.y.max()) + 1
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return FeatureCNN(channels, min(height, width), classes)
+        return FeatureCNN(channels, height, width, classes)
 
 
 def _load(net: FeatureCNN, path: Path) -> float | None:
