@@ -1,0 +1,243 @@
+"""Flow defaults on Fashion-MNIST (1x28x28, 256 levels): candidates at equal training
+time, the chosen default's test bits/dim, every preset's speed and size.
+
+1. ``presets``: for realnvp, glow and nsf with the Fashion-MNIST defaults (only
+   ``model.preset`` changed): parameters and training images/s (forward, backward,
+   AdamW step at the default batch, one thread, median of repeats).
+2. ``candidates``: each trained with ``genlab train flow --data fashion-mnist`` for as
+   many steps as ``--budget`` seconds of training allow at its measured speed (so every
+   run completes its own warm-up and cosine schedule), then its validation bits/dim
+   (1000 held-out train images) at the end and along the way, with the seconds spent.
+3. ``default``: ``genlab train flow --data fashion-mnist --out RUN`` with no other option,
+   its wall seconds and steps, then ``genlab eval RUN --metrics bpd`` on the full test
+   split (10,000 images).
+
+Skips (exit 0) when Fashion-MNIST is absent (``genlab fetch fashion-mnist``). Slow:
+about ``len(candidates) * budget / jobs`` plus the default run (~15 minutes).
+
+    python benchmarks/flow_defaults_fashion.py [--budget 240] [--jobs 1] [--only NAME,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from common import run, validation
+
+from genlab.config import RunConfig, TrainConfig
+from genlab.data import dataset_available, load_dataset
+from genlab.runs import build_model, make_config
+from genlab.train.optim import make_optimizer
+
+DATA = "fashion-mnist"
+GLOW = {"model.preset": "glow"}
+# overrides on top of the Fashion-MNIST defaults (which are the first candidate)
+CANDIDATES: dict[str, dict[str, str]] = {
+    "default (glow 32ch, 1 block, 8 steps/level, lr 2e-3)": {},
+    "glow 64ch, 2 blocks, 4 steps (dataclass sizes), lr 1e-3": {
+        **GLOW,
+        "model.channels": "64",
+        "model.blocks": "2",
+        "model.steps": "4",
+        "train.lr": "1e-3",
+    },
+    "glow 32ch, 2 blocks, 4 steps": {**GLOW, "model.blocks": "2", "model.steps": "4"},
+    "glow 48ch": {**GLOW, "model.channels": "48"},
+    "glow 16ch, 16 steps": {**GLOW, "model.channels": "16", "model.steps": "16"},
+    "glow, lr 1e-3": {**GLOW, "train.lr": "1e-3"},
+    "glow, no GroupNorm": {**GLOW, "model.norm": "none"},
+    "realnvp (multi-scale)": {"model.preset": "realnvp"},
+    "nsf (multi-scale)": {"model.preset": "nsf"},
+}
+
+
+def resolved(overrides: dict[str, str]) -> RunConfig:
+    return make_config("flow", overrides={"data.name": DATA, **overrides})
+
+
+def cpu_median(fn: Callable[[], object], repeats: int) -> float:
+    """Median CPU seconds of ``fn()`` in this process (one thread: its compute time,
+    whatever else runs on the machine), after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        times.append(time.process_time() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def speed(overrides: dict[str, str], repeats: int) -> dict[str, float]:
+    """Parameters and training images per CPU second at the config's batch size."""
+    cfg = resolved(overrides)
+    ds = load_dataset(DATA)
+    torch.manual_seed(0)
+    model = build_model(cfg, ds.meta)
+    model.prepare(ds.train.x[:512])
+    opt = make_optimizer(model, TrainConfig(lr=1e-4))  # the trainer's AdamW
+    x = ds.train.x[: cfg.train.batch_size]
+
+    def step() -> None:
+        loss, _ = model.loss(x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    model.train()
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "train_images_per_s": len(x) / cpu_median(step, repeats),
+    }
+
+
+def _genlab(*args: str) -> list[str]:
+    return [sys.executable, "-m", "genlab", *args]
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd``; (wall seconds, CPU seconds of the process), or exit with its stderr."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            sys.exit(f"failed: {' '.join(cmd)}\n{err.read()[-2000:]}")
+    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
+
+
+def _records(out: Path, kind: str) -> list[dict]:
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def _at(curve: list[list[float]], seconds: float) -> float:
+    """Validation bits/dim at ``seconds``, linear between evaluations."""
+    if seconds <= curve[0][0]:
+        return curve[0][1]
+    for (t0, b0), (t1, b1) in zip(curve, curve[1:], strict=False):
+        if t0 <= seconds <= t1:
+            return b0 + (b1 - b0) * (seconds - t0) / max(t1 - t0, 1e-9)
+    return curve[-1][1]
+
+
+def candidate(name: str, overrides: dict[str, str], rate: dict, budget: float, out: Path) -> dict:
+    """Train for about ``budget`` CPU seconds at ``rate``; the validation curve."""
+    batch = resolved(overrides).train.batch_size
+    steps = max(100, round(budget * rate["train_images_per_s"] / batch))
+    flags = [f"{k}={v}" for k, v in overrides.items()]
+    cmd = ["train", "flow", "--data", DATA, "--out", str(out), "--force", "--quiet"]
+    wall, cpu = timed(_genlab(*cmd, "--steps", str(steps), "train.eval_every=100", *flags))
+    val = validation(out)
+    row = {
+        "overrides": overrides,
+        **rate,
+        "steps": steps,
+        "batch_size": batch,
+        "cpu_seconds": cpu,
+        "wall_seconds": wall,
+        "val_bpd": min(r["bpd"] for r in val),
+        # (CPU seconds, bits/dim), the seconds in proportion to the steps done
+        "val_curve": [[round(cpu * r["step"] / steps, 1), round(r["bpd"], 4)] for r in val],
+    }
+    print(
+        f"{name:52s} {row['params'] / 1e6:5.2f}M {rate['train_images_per_s']:5.0f} img/s "
+        f"{steps:5d} steps {cpu:4.0f} cpu-s  val {row['val_bpd']:.4f}",
+        flush=True,
+    )
+    return row
+
+
+def candidates(budget: float, jobs: int, workdir: Path) -> dict:
+    """Every candidate at ``budget`` CPU seconds, ``jobs`` at once; equal-time scores."""
+    rates = {name: speed(over, repeats=5) for name, over in CANDIDATES.items()}
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = {
+            name: pool.submit(candidate, name, over, rates[name], budget, workdir / f"c{i}")
+            for i, (name, over) in enumerate(CANDIDATES.items())
+        }
+        rows = {name: f.result() for name, f in futures.items()}
+    common = min(r["cpu_seconds"] for r in rows.values())
+    for r in rows.values():
+        r["val_bpd_at_common_cpu_seconds"] = round(_at(r["val_curve"], common), 4)
+    return {"common_cpu_seconds": common, "runs": rows}
+
+
+def default_run(workdir: Path) -> dict:
+    """The no-option default run, then its test bits/dim on the whole test split."""
+    out = workdir / "default"
+    wall, cpu = timed(
+        _genlab("train", "flow", "--data", DATA, "--out", str(out), "--force", "--quiet")
+    )
+    scores = json.loads(run(_genlab("eval", str(out), "--metrics", "bpd", "--json", "--quiet")))
+    cfg = resolved({})
+    row = {
+        "steps": cfg.train.steps,
+        "batch_size": cfg.train.batch_size,
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        **{k: v for k, v in _records(out, "time")[-1].items() if k not in ("step", "kind")},
+        "best_val_bpd": min(r["bpd"] for r in validation(out)),
+        "test_bpd": scores["bpd"],
+        "test_bpd_se": scores["bpd_se"],
+        "test_images": scores["bpd_images"],
+        "run": str(out),
+    }
+    print(
+        f"default: {row['steps']} steps, {wall:.0f} s ({cpu:.0f} CPU s), "
+        f"test {row['test_bpd']:.4f} +- {row['test_bpd_se']:.4f}",
+        flush=True,
+    )
+    return row
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--budget", type=float, default=240.0, help="training seconds per candidate")
+    p.add_argument("--jobs", type=int, default=1, help="candidates trained at once (1 thread each)")
+    p.add_argument("--only", default="", help="comma-separated parts: presets,candidates,default")
+    p.add_argument("--workdir", default="runs/bench-flow-fashion")
+    p.add_argument(
+        "--out", default=str(Path(__file__).parent / "results" / f"{Path(__file__).stem}.json")
+    )
+    args = p.parse_args()
+    found, where = dataset_available(DATA)
+    if not found:
+        print(f"skipped: {where}")
+        return
+    os.environ["OMP_NUM_THREADS"] = "1"  # for the training subprocesses
+    torch.set_num_threads(1)
+    parts = set(args.only.split(",")) if args.only else {"presets", "candidates", "default"}
+    workdir = Path(args.workdir)
+    out = Path(args.out)
+    result = json.loads(out.read_text()) if out.exists() else {}
+    result["protocol"] = (
+        f"{DATA}, CPU, one thread per run, {args.jobs} run(s) at once on a shared machine; "
+        f"candidates: {args.budget:.0f} s of training each, validation on 1000 held-out "
+        "train images; default: no options, test bits/dim on the full test split"
+    )
+    if "presets" in parts:
+        rows = {}
+        for preset in ("realnvp", "glow", "nsf"):
+            rows[preset] = speed({"model.preset": preset}, repeats=10)
+            print(f"{preset:8s} {rows[preset]}", flush=True)
+        result["presets"] = rows
+    if "candidates" in parts:
+        result["candidates"] = candidates(args.budget, args.jobs, workdir)
+    if "default" in parts:
+        result["default"] = default_run(workdir)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
