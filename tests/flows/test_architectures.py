@@ -10,7 +10,7 @@ from torch import nn
 
 from genlab.flows import FlowConfig
 from genlab.flows.architectures import FLAT_MAX, build_flow
-from genlab.flows.transforms import Flatten, Split, Squeeze
+from genlab.flows.transforms import Flatten, MaskedCoupling, Split, Squeeze
 
 PRESETS = ["realnvp", "glow", "nsf"]
 
@@ -54,3 +54,13 @@ def test_nsf_on_28x28_is_small():
     spline parameters for each of 392 values, in 8 couplings)."""
     flow = build_flow("nsf", (1, 28, 28), FlowConfig(preset="nsf"))
     assert sum(p.numel() for p in flow.parameters()) < 3_000_000
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_multiscale_presets_run_steps_couplings_per_level(preset):
+    """28x28: two levels (14x14, then 7x7, odd), ``steps`` couplings each, so one
+    ``model.steps`` costs about the same in every preset."""
+    flow = build_flow(preset, (1, 28, 28), FlowConfig(preset=preset, steps=3, scales=4))
+    couplings = [m for m in flow.modules() if isinstance(m, MaskedCoupling)]
+    assert len(couplings) == 2 * 3
+    assert sorted({tuple(c.mask.shape) for c in couplings}) == [(4, 14, 14), (8, 7, 7)]
