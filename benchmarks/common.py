@@ -8,8 +8,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["median_time", "run", "validation"]
+__all__ = ["median_time", "records", "run", "train_step", "validation"]
 
 
 def run(cmd: list[str]) -> str:
@@ -20,20 +21,43 @@ def run(cmd: list[str]) -> str:
     return proc.stdout
 
 
+def records(run_dir: Path, kind: str) -> list[dict]:
+    """The records of one ``kind`` ("train", "val", "time") of a run's metrics.jsonl."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
 def validation(run_dir: Path) -> list[dict]:
     """The validation records of a run's metrics.jsonl, in step order."""
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if r["kind"] == "val"]
+    return records(run_dir, "val")
 
 
-def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` in seconds over ``repeats`` calls, after ``warmup``."""
+def train_step(model: Any, opt: Any, x: Any) -> Callable[[], None]:
+    """One training step of ``model.loss(x)`` with ``opt``, as the trainer takes it."""
+
+    def step() -> None:
+        loss, _ = model.loss(x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def median_time(
+    fn: Callable[[], object],
+    repeats: int,
+    warmup: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Median time of ``fn()`` in seconds over ``repeats`` calls, after ``warmup``; by
+    ``clock`` (wall time, or ``time.process_time`` for this process's CPU time)."""
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     times.sort()
     return times[len(times) // 2]

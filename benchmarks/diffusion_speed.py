@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import median_time
+from common import median_time, train_step
 
 from genlab.config import TrainConfig
 from genlab.data import load_dataset
@@ -26,15 +26,8 @@ from genlab.train.optim import make_optimizer
 
 def train_rate(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> float:
     opt = make_optimizer(model, TrainConfig(lr=1e-4))
-
-    def step() -> None:
-        loss, _ = model.loss(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
     model.train()
-    return len(x) / median_time(step, repeats, warmup=3)
+    return len(x) / median_time(train_step(model, opt, x), repeats, warmup=3)
 
 
 class TimedNetwork(torch.nn.Module):

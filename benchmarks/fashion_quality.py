@@ -29,6 +29,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from common import records
+
 DATA = "fashion-mnist"
 RESULTS = Path(__file__).parent / "results" / "fashion_quality.json"
 GEN_METRICS = "bpd,fd,kid,pr,sharpness"
@@ -62,11 +64,9 @@ def genlab(*args: str, env: dict[str, str]) -> str:
 
 def images_per_s(run: Path) -> tuple[float, int]:
     """Training images/s of a probe run (its last train record) and its batch size."""
-    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    rate = [r for r in records if r["kind"] == "train"][-1]["images_per_s"]
-    config = (run / "config.yaml").read_text()
-    batch = int(next(x for x in config.splitlines() if "batch_size:" in x).split(":")[1])
-    return rate, batch
+    from genlab.runs import read_config
+
+    return records(run, "train")[-1]["images_per_s"], read_config(run)[0].train.batch_size
 
 
 def run_job(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:

@@ -27,12 +27,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from common import run, validation
+from common import median_time, records, run, train_step, validation
 
 from genlab.config import RunConfig, TrainConfig
 from genlab.data import dataset_available, load_dataset
@@ -65,18 +64,6 @@ def resolved(overrides: dict[str, str]) -> RunConfig:
     return make_config("flow", overrides={"data.name": DATA, **overrides})
 
 
-def cpu_median(fn: Callable[[], object], repeats: int) -> float:
-    """Median CPU seconds of ``fn()`` in this process (one thread: its compute time,
-    whatever else runs on the machine), after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return sorted(times)[len(times) // 2]
-
-
 def speed(overrides: dict[str, str], repeats: int) -> dict[str, float]:
     """Parameters and training images per CPU second at the config's batch size."""
     cfg = resolved(overrides)
@@ -86,17 +73,12 @@ def speed(overrides: dict[str, str], repeats: int) -> dict[str, float]:
     model.prepare(ds.train.x[:512])
     opt = make_optimizer(model, TrainConfig(lr=1e-4))  # the trainer's AdamW
     x = ds.train.x[: cfg.train.batch_size]
-
-    def step() -> None:
-        loss, _ = model.loss(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
     model.train()
+    # CPU seconds of this process (one thread): its compute time, whatever else runs
+    cpu = median_time(train_step(model, opt, x), repeats, clock=time.process_time)
     return {
         "params": sum(p.numel() for p in model.parameters()),
-        "train_images_per_s": len(x) / cpu_median(step, repeats),
+        "train_images_per_s": len(x) / cpu,
     }
 
 
@@ -114,11 +96,6 @@ def timed(cmd: list[str]) -> tuple[float, float]:
             err.seek(0)
             sys.exit(f"failed: {' '.join(cmd)}\n{err.read()[-2000:]}")
     return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
-
-
-def _records(out: Path, kind: str) -> list[dict]:
-    lines = (out / "metrics.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if r["kind"] == kind]
 
 
 def _at(curve: list[list[float]], seconds: float) -> float:
@@ -186,7 +163,7 @@ def default_run(workdir: Path) -> dict:
         "batch_size": cfg.train.batch_size,
         "wall_seconds": wall,
         "cpu_seconds": cpu,
-        **{k: v for k, v in _records(out, "time")[-1].items() if k not in ("step", "kind")},
+        **{k: v for k, v in records(out, "time")[-1].items() if k not in ("step", "kind")},
         "best_val_bpd": min(r["bpd"] for r in validation(out)),
         "test_bpd": scores["bpd"],
         "test_bpd_se": scores["bpd_se"],

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 import torch
-from common import median_time
+from common import median_time, train_step
 
 from genlab.config import TrainConfig
 from genlab.data import load_dataset
@@ -45,15 +45,8 @@ def measure(preset: str, batch: int, repeats: int, overrides: dict[str, str]) ->
     model.prepare(ds.train.x)
     opt = make_optimizer(model, TrainConfig(lr=1e-4))  # the trainer's AdamW
     x = ds.train.x[:batch]
-
-    def train_step() -> None:
-        loss, _ = model.loss(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
     model.train()
-    train = _rate(train_step, batch, repeats)
+    train = _rate(train_step(model, opt, x), batch, repeats)
     model.eval()
     with torch.inference_mode():  # as genlab eval and genlab sample run them
         nll = _rate(lambda: model.nll(x), batch, repeats)
