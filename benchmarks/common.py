@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["median_time", "records", "run", "train_step", "validation"]
+__all__ = ["median_time", "records", "run", "timed", "train_step", "validation"]
 
 
 def run(cmd: list[str]) -> str:
@@ -19,6 +21,18 @@ def run(cmd: list[str]) -> str:
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
     return proc.stdout
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd``; (wall seconds, CPU seconds of the process), or exit with its stderr."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            sys.exit(f"failed: {' '.join(cmd)}\n{err.read()[-2000:]}")
+    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
 
 
 def records(run_dir: Path, kind: str) -> list[dict]:

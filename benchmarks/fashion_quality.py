@@ -3,8 +3,8 @@
     genlab train FAMILY --data fashion-mnist --steps S --out RUN      (defaults otherwise)
     genlab eval RUN --json                                           (the whole test split)
 
-Each job's steps are chosen from its measured training speed (a 30-step probe run) so
-that training takes about ``--minutes`` (default 12) of one thread; the budget written
+Each job's steps are chosen from its measured training speed (a 40-step probe run) so
+that training takes about ``--minutes`` (default 10) of one thread; the budget written
 down is steps x batch. Jobs run ``--jobs`` at a time (default 2, one thread each).
 Recorded per job: test bits/dim with its standard error and estimator (generative),
 FD/KID/precision/recall/sharpness of 1000 samples against the test split in the feature
@@ -20,6 +20,7 @@ raw-pixel retrieval. Results merge into results/fashion_quality.json as jobs fin
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import subprocess
@@ -63,10 +64,12 @@ def genlab(*args: str, env: dict[str, str]) -> str:
 
 
 def images_per_s(run: Path) -> tuple[float, int]:
-    """Training images/s of a probe run (its last train record) and its batch size."""
+    """Training images/s of a probe run (the median of its train records after the first,
+    which holds the start-up) and its batch size."""
     from genlab.runs import read_config
 
-    return records(run, "train")[-1]["images_per_s"], read_config(run)[0].train.batch_size
+    rates = sorted(r["images_per_s"] for r in records(run, "train")[1:])
+    return rates[len(rates) // 2], read_config(run)[0].train.batch_size
 
 
 def run_job(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
@@ -74,7 +77,18 @@ def run_job(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
     work = Path(args.workdir)
     base = ["--data", DATA, "--quiet", "--device", args.device, *extra]
     probe = work / f"{name}-probe"
-    genlab("train", family, "--out", str(probe), "--force", "--steps", "30", *base, env=env)
+    genlab(
+        "train",
+        family,
+        "--out",
+        str(probe),
+        "--force",
+        "--steps",
+        "40",
+        "train.log_every=10",
+        *base,
+        env=env,
+    )
     rate, batch = images_per_s(probe)
     steps = max(50, int(args.minutes * 60 * rate / batch) // 50 * 50)
     run = work / name
@@ -133,7 +147,11 @@ def baselines(device: str) -> dict:
 
 
 def save(key: str, value: object) -> None:
-    with _lock:
+    """Merge one entry into the results file; a file lock lets several processes (each
+    with its own ``--only``) share it."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with _lock, open(RESULTS.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         data[key] = value
         data["protocol"] = {
@@ -144,7 +162,7 @@ def save(key: str, value: object) -> None:
             "machine": os.uname().machine,
             "cpus": os.cpu_count(),
         }
-        tmp = RESULTS.with_suffix(".tmp")
+        tmp = RESULTS.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(RESULTS)
 
@@ -152,7 +170,7 @@ def save(key: str, value: object) -> None:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--only", default=",".join(JOBS))
-    p.add_argument("--minutes", type=float, default=12.0, help="training minutes per job")
+    p.add_argument("--minutes", type=float, default=10.0, help="training minutes per job")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--workdir", default="runs/bench-fashion")

@@ -23,15 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from common import median_time, records, run, train_step, validation
+from common import median_time, records, run, timed, train_step, validation
 
 from genlab.config import RunConfig, TrainConfig
 from genlab.data import dataset_available, load_dataset
@@ -84,18 +82,6 @@ def speed(overrides: dict[str, str], repeats: int) -> dict[str, float]:
 
 def _genlab(*args: str) -> list[str]:
     return [sys.executable, "-m", "genlab", *args]
-
-
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd``; (wall seconds, CPU seconds of the process), or exit with its stderr."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            err.seek(0)
-            sys.exit(f"failed: {' '.join(cmd)}\n{err.read()[-2000:]}")
-    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
 
 
 def _at(curve: list[list[float]], seconds: float) -> float:

@@ -64,7 +64,7 @@ class VAEConfig:
     free_bits: float = 0.0  # nats per latent dimension (minibatch mean), 0: off
     iwae_k: int = 1  # samples of the training bound (1: the ELBO)
     nll_samples: int = 1000  # importance samples of nll()
-    val_samples: int = 100  # importance samples of the validation score (weight selection)
+    val_samples: int = 10  # importance samples of the validation score (weight selection)
 
 
 class VAE(nn.Module):
