@@ -40,7 +40,7 @@ DATA = "fashion-mnist"
 GLOW = {"model.preset": "glow"}
 # overrides on top of the Fashion-MNIST defaults (which are the first candidate)
 CANDIDATES: dict[str, dict[str, str]] = {
-    "default (glow 32ch, 1 block, 8 steps/level, lr 2e-3)": {},
+    "default (glow 32ch, 1 block, 8 steps/level, lr 8e-3)": {},
     "glow 64ch, 2 blocks, 4 steps (dataclass sizes), lr 1e-3": {
         **GLOW,
         "model.channels": "64",

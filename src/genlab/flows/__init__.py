@@ -11,7 +11,8 @@ __all__ = ["FAMILY", "LARGE_IMAGES", "FlowConfig", "FlowModel"]
 
 # images of more than FLAT_MAX values (28x28, 3x32x32): chosen on Fashion-MNIST by
 # validation bits/dim at equal CPU time (benchmarks/flow_defaults_fashion.py); the run
-# takes ~15 minutes of one CPU thread at 28x28
+# takes ~30 minutes of one CPU thread at 28x28 (~130 images/s); 10 minutes (1250 steps)
+# reach 3.25 test bits/dim (benchmarks/fashion_quality.py)
 LARGE_IMAGES: Overrides = {
     "model.preset": "glow",
     "model.channels": 32,
