@@ -30,7 +30,8 @@ def test_digits_keeps_the_values_tuned_on_it():
     assert (flow.model.dropout, flow.train.weight_decay, flow.train.eval_every) == (0.4, 0.1, 100)
     vae = make_config("vae", overrides={"data.name": "digits"})
     assert (vae.model.dropout, vae.train.weight_decay) == (0.3, 0.1)
-    assert make_config("diffusion", overrides={"data.name": "digits"}).model.nll_timesteps == 32
+    diffusion = make_config("diffusion", overrides={"data.name": "digits"})
+    assert (diffusion.model.nll_timesteps, diffusion.model.channels) == (32, 24)
 
 
 @pytest.mark.parametrize("n_train", [SMALL_DATA - 1, SMALL_DATA])
@@ -44,7 +45,10 @@ def test_regularisation_follows_the_training_split_size(tmp_path, n_train):
     assert flow.train.eval_every == 250  # the digits preset applies to digits only
     vae = make_config("vae", overrides=over)
     assert vae.model.dropout == (0.3 if small else 0.0)
-    assert make_config("diffusion", overrides=over).model.nll_timesteps == 6
+    assert vae.train.steps == (5000 if small else 20_000)
+    diffusion = make_config("diffusion", overrides=over)
+    assert diffusion.model.nll_timesteps == 6
+    assert (diffusion.model.channels, diffusion.model.multipliers) == (16, (1, 2, 2))
 
 
 def test_the_user_overrides_every_layer(tmp_path):

@@ -3,10 +3,22 @@ classifier-free guidance and the variational bound in bits/dim."""
 
 from __future__ import annotations
 
+from genlab.data.dataset import DataMeta
 from genlab.diffusion.model import DiffusionConfig, DiffusionModel, build_diffusion
-from genlab.family import Family
+from genlab.family import Family, Overrides
 
 __all__ = ["FAMILY", "DiffusionConfig", "DiffusionModel", "build_diffusion"]
+
+
+def data_defaults(meta: DataMeta, n_train: int) -> Overrides:
+    """Images of more than 256 values (28x28, 32x32): a 0.3M U-Net (16 channels,
+    multipliers 1,2,2) at batch 64 trains about twice the images per second and four
+    times the steps of the 1.04M digits U-Net; in 10 minutes of one CPU thread on
+    Fashion-MNIST it reaches FD 7.2 against 18.3 (benchmarks/fashion_quality.py)."""
+    if meta.is_image and meta.dims > 256:
+        return {"model.channels": 16, "model.multipliers": (1, 2, 2), "train.batch_size": 64}
+    return {}
+
 
 FAMILY = Family(
     name="diffusion",
@@ -29,6 +41,7 @@ FAMILY = Family(
     },
     # digits' 360 test images are cheap to score (8x8): 32 timestep draws per image keep
     # the bound's Monte Carlo noise well under its spread across images
+    data_defaults=data_defaults,
     presets={"digits": {"model.nll_timesteps": 32}},
     description="denoising diffusion (U-Net; ddpm, ddim, dpmpp, oneshot samplers; guidance)",
 )
