@@ -12,7 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["median_time", "records", "run", "timed", "train_step", "validation"]
+__all__ = [
+    "cpu_training_rate",
+    "genlab_cmd",
+    "median_time",
+    "records",
+    "run",
+    "timed",
+    "train_step",
+    "validation",
+]
 
 
 def run(cmd: list[str]) -> str:
@@ -75,3 +84,35 @@ def median_time(
         times.append(clock() - start)
     times.sort()
     return times[len(times) // 2]
+
+
+def genlab_cmd(*args: str) -> list[str]:
+    """The command line of ``genlab ARGS`` with this interpreter."""
+    return [sys.executable, "-m", "genlab", *args]
+
+
+def cpu_training_rate(family: str, data: str, overrides: dict, repeats: int) -> dict[str, float]:
+    """Parameters and training images per CPU second of this process (its compute time,
+    whatever else runs) for ``family`` on ``data`` with ``overrides``, at the config's
+    batch size, with the trainer's AdamW; ``model.prepare`` (flows) runs first."""
+    import torch  # here, so the stdlib-only scripts can import this module
+
+    from genlab.config import TrainConfig
+    from genlab.data import load_dataset
+    from genlab.runs import build_model, make_config
+    from genlab.train.optim import make_optimizer
+
+    cfg = make_config(family, overrides={"data.name": data, **overrides})
+    ds = load_dataset(data)
+    torch.manual_seed(0)
+    model = build_model(cfg, ds.meta)
+    if callable(getattr(model, "prepare", None)):
+        model.prepare(ds.train.x[:512])
+    opt = make_optimizer(model, TrainConfig(lr=1e-4))
+    x = ds.train.x[: cfg.train.batch_size]
+    model.train()
+    cpu = median_time(train_step(model, opt, x), repeats, clock=time.process_time)
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "train_images_per_s": len(x) / cpu,
+    }

@@ -23,18 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from common import median_time, records, run, timed, train_step
+from common import cpu_training_rate, genlab_cmd, records, run, timed
 
-from genlab.config import TrainConfig
-from genlab.data import dataset_available, load_dataset
-from genlab.runs import build_model, make_config
-from genlab.train.optim import make_optimizer
+from genlab.data import dataset_available
+from genlab.runs import make_config
 
 DATA = "fashion-mnist"
 DIFFUSION: dict[str, dict[str, str]] = {
@@ -68,22 +65,7 @@ def resolved(overrides: dict[str, str]):
 
 
 def speed(overrides: dict[str, str], repeats: int) -> dict[str, float]:
-    """Parameters and training images per CPU second at the config's batch size."""
-    cfg = resolved(overrides)
-    ds = load_dataset(DATA)
-    torch.manual_seed(0)
-    model = build_model(cfg, ds.meta).train()
-    opt = make_optimizer(model, TrainConfig(lr=1e-4))
-    x = ds.train.x[: cfg.train.batch_size]
-    cpu = median_time(train_step(model, opt, x), repeats, clock=time.process_time)
-    return {
-        "params": sum(p.numel() for p in model.parameters()),
-        "train_images_per_s": len(x) / cpu,
-    }
-
-
-def _genlab(*args: str) -> list[str]:
-    return [sys.executable, "-m", "genlab", *args]
+    return cpu_training_rate(FAMILY, DATA, overrides, repeats)
 
 
 def candidate(name: str, overrides: dict, rate: dict, args: argparse.Namespace, out: Path):
@@ -91,13 +73,13 @@ def candidate(name: str, overrides: dict, rate: dict, args: argparse.Namespace, 
     steps = args.steps or max(100, round(args.budget * rate["train_images_per_s"] / batch))
     flags = [f"{k}={v}" for k, v in overrides.items()]
     cmd = ["train", FAMILY, "--data", DATA, "--out", str(out), "--force", "--quiet"]
-    wall, cpu = timed(_genlab(*cmd, "--steps", str(steps), *flags))
+    wall, cpu = timed(genlab_cmd(*cmd, "--steps", str(steps), *flags))
     ev = ["eval", str(out), "--json", "--quiet", "--metrics", "fd,kid,pr,sharpness"]
     started = time.perf_counter()
-    scores = json.loads(run(_genlab(*ev, "--n-samples", str(args.samples))))
+    scores = json.loads(run(genlab_cmd(*ev, "--n-samples", str(args.samples))))
     eval_s = time.perf_counter() - started
     grid = out / "grid.png"
-    run(_genlab("sample", str(out), "-n", "64", "--out", str(grid), "--quiet"))
+    run(genlab_cmd("sample", str(out), "-n", "64", "--out", str(grid), "--quiet"))
     row = {
         "overrides": overrides,
         **rate,

@@ -23,18 +23,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from common import median_time, records, run, timed, train_step, validation
+from common import cpu_training_rate, genlab_cmd, records, run, timed, validation
 
-from genlab.config import RunConfig, TrainConfig
-from genlab.data import dataset_available, load_dataset
-from genlab.runs import build_model, make_config
-from genlab.train.optim import make_optimizer
+from genlab.config import RunConfig
+from genlab.data import dataset_available
+from genlab.runs import make_config
 
 DATA = "fashion-mnist"
 GLOW = {"model.preset": "glow"}
@@ -63,25 +60,7 @@ def resolved(overrides: dict[str, str]) -> RunConfig:
 
 
 def speed(overrides: dict[str, str], repeats: int) -> dict[str, float]:
-    """Parameters and training images per CPU second at the config's batch size."""
-    cfg = resolved(overrides)
-    ds = load_dataset(DATA)
-    torch.manual_seed(0)
-    model = build_model(cfg, ds.meta)
-    model.prepare(ds.train.x[:512])
-    opt = make_optimizer(model, TrainConfig(lr=1e-4))  # the trainer's AdamW
-    x = ds.train.x[: cfg.train.batch_size]
-    model.train()
-    # CPU seconds of this process (one thread): its compute time, whatever else runs
-    cpu = median_time(train_step(model, opt, x), repeats, clock=time.process_time)
-    return {
-        "params": sum(p.numel() for p in model.parameters()),
-        "train_images_per_s": len(x) / cpu,
-    }
-
-
-def _genlab(*args: str) -> list[str]:
-    return [sys.executable, "-m", "genlab", *args]
+    return cpu_training_rate("flow", DATA, overrides, repeats)
 
 
 def _at(curve: list[list[float]], seconds: float) -> float:
@@ -100,7 +79,7 @@ def candidate(name: str, overrides: dict[str, str], rate: dict, budget: float, o
     steps = max(100, round(budget * rate["train_images_per_s"] / batch))
     flags = [f"{k}={v}" for k, v in overrides.items()]
     cmd = ["train", "flow", "--data", DATA, "--out", str(out), "--force", "--quiet"]
-    wall, cpu = timed(_genlab(*cmd, "--steps", str(steps), "train.eval_every=100", *flags))
+    wall, cpu = timed(genlab_cmd(*cmd, "--steps", str(steps), "train.eval_every=100", *flags))
     val = validation(out)
     row = {
         "overrides": overrides,
@@ -140,9 +119,9 @@ def default_run(workdir: Path) -> dict:
     """The no-option default run, then its test bits/dim on the whole test split."""
     out = workdir / "default"
     wall, cpu = timed(
-        _genlab("train", "flow", "--data", DATA, "--out", str(out), "--force", "--quiet")
+        genlab_cmd("train", "flow", "--data", DATA, "--out", str(out), "--force", "--quiet")
     )
-    scores = json.loads(run(_genlab("eval", str(out), "--metrics", "bpd", "--json", "--quiet")))
+    scores = json.loads(run(genlab_cmd("eval", str(out), "--metrics", "bpd", "--json", "--quiet")))
     cfg = resolved({})
     row = {
         "steps": cfg.train.steps,
