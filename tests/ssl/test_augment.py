@@ -38,6 +38,7 @@ AUGS = {
     "digits": lambda x, **kw: augment(x, default_augment("digits"), **kw),
     "cifar10": lambda x, **kw: augment(x, default_augment("cifar10"), **kw),
     "generic": lambda x, **kw: augment(x, default_augment("mnist"), **kw),
+    "fashion": lambda x, **kw: augment(x, default_augment("fashion-mnist"), **kw),
     "elastic_pipe": lambda x, **kw: augment(x, AugmentConfig(elastic_alpha=1.0, scale=0.2), **kw),
 }
 SHAPES = [(6, 1, 8, 8), (6, 3, 32, 32)]
@@ -183,6 +184,8 @@ def test_defaults_differ_per_dataset():
     assert digits.flip_prob == 0 and digits.brightness == 0 and digits.crop_scale == (0.7, 1.0)
     assert cifar.flip_prob > 0 and cifar.brightness > 0 and cifar.rotate_degrees == 0
     assert cifar.crop_scale == (0.2, 1.0) and mnist.flip_prob == 0
+    fashion = default_augment("fashion-mnist")  # clothes: mirror images keep the class
+    assert fashion.flip_prob == 0.5 and fashion.rotate_degrees == 0 and mnist.rotate_degrees > 0
     assert default_augment("folder:/some/path") == mnist
     with pytest.raises(ConfigError, match="probability"):
         AugmentConfig(flip_prob=1.5)

@@ -94,8 +94,9 @@ class AugmentConfig:
 
 
 def default_augment(dataset_name: str) -> AugmentConfig:
-    """Defaults per dataset: ``digits`` (8x8 grey, 17 levels), ``cifar10`` (32x32 RGB, the SimCLR
-    CIFAR recipe), anything else is taken as MNIST-like grey handwriting or objects."""
+    """Defaults per dataset: ``digits`` (8x8 grey, 17 levels), ``fashion-mnist`` (28x28 grey
+    clothes), ``cifar10`` (32x32 RGB, the SimCLR CIFAR recipe), anything else is taken as
+    MNIST-like grey handwriting."""
     base = dataset_name.partition(":")[0]
     # fmt: off
     if base == "digits":  # tiny glyphs: mild geometry, no flip (a 2 is not a mirrored 5)
@@ -104,6 +105,10 @@ def default_augment(dataset_name: str) -> AugmentConfig:
     if base == "cifar10":  # SimCLR (Chen et al. 2020, app. B.9): crop, flip, colour s = 0.5
         return AugmentConfig(crop_scale=(0.2, 1.0), flip_prob=0.5, brightness=0.4, contrast=0.4,
                              saturation=0.4, color_prob=0.8)
+    if base == "fashion-mnist":  # upright clothes filling the frame: crops and mirror images
+        # keep the class (a left shoe mirrored is a shoe); no turns, which nothing shows
+        return AugmentConfig(crop_scale=(0.5, 1.0), crop_ratio=(0.75, 4 / 3), flip_prob=0.5,
+                             noise_std=0.03)
     return AugmentConfig(crop_scale=(0.6, 1.0), crop_ratio=(0.8, 1.25), rotate_degrees=15.0,
                          translate=0.1, shear_degrees=10.0, noise_std=0.03)
     # fmt: on
