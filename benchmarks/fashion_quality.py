@@ -47,13 +47,6 @@ JOBS: dict[str, tuple[str, list[str], str]] = {
     "flow-nsf": ("flow", ["model.preset=nsf"], GEN_METRICS),
     "vae": ("vae", [], GEN_METRICS),
     "diffusion": ("diffusion", [], GEN_METRICS),
-    # a U-Net of 0.3M (16 channels at 28x28, multipliers 1,2,2) at batch 64: about twice
-    # the images per second and four times the steps in the same time
-    "diffusion-16ch": (
-        "diffusion",
-        ["model.channels=16", "model.multipliers=1,2,2", "train.batch_size=64"],
-        GEN_METRICS,
-    ),
     "simclr": ("simclr", [], REP_METRICS),
     "rotation": ("rotation", [], REP_METRICS),
     "masked": ("masked", [], REP_METRICS),
