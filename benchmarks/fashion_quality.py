@@ -35,6 +35,7 @@ from common import records
 
 DATA = "fashion-mnist"
 RESULTS = Path(__file__).parent / "results" / "fashion_quality.json"
+SAMPLES = RESULTS.parent / "fashion_samples"  # one 8x8 grid of samples per generative job
 GEN_METRICS = "bpd,fd,kid,pr,sharpness"
 REP_METRICS = "probe,knn"
 UNSEEN = "data.classes=5,6,7,8,9"
@@ -118,9 +119,10 @@ def run_job(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
         tenth = json.loads(genlab(*ev, "data.label_fraction=0.1", env=env))
         record["test_10pct_labels"] = tenth
     if "bpd" in metrics:
-        grid = work / f"{name}-samples.png"
+        grid = SAMPLES / f"{name}.png"
+        grid.parent.mkdir(parents=True, exist_ok=True)
         genlab("sample", str(run), "-n", "64", "--out", str(grid), "--quiet", env=env)
-        record["samples"] = str(grid)
+        record["samples"] = str(grid.relative_to(RESULTS.parent.parent))
     return record
 
 
