@@ -109,6 +109,7 @@ def _train_overrides(args: argparse.Namespace, overrides: dict[str, str]) -> dic
         "train.batch_size": ("--batch-size", args.batch_size),
         "train.seed": ("--seed", args.seed),
         "train.device": ("--device", args.device),
+        "train.threads": ("--threads", args.threads),
         "train.progress": ("--quiet", "false" if args.quiet else None),
     }
     given = {key: flag for key, flag in flags.items() if flag[1] is not None}
@@ -135,6 +136,7 @@ def cmd_train(args: argparse.Namespace, overrides: dict[str, str]) -> None:
 
 
 def cmd_sample(args: argparse.Namespace, _extra: dict[str, str]) -> None:
+    _threads(args)
     from genlab.inference import check_out_path, sample_run, write_samples
     from genlab.runs import load_run
 
@@ -162,6 +164,7 @@ def cmd_sample(args: argparse.Namespace, _extra: dict[str, str]) -> None:
 
 
 def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
+    _threads(args)
     from genlab.family import get_family
     from genlab.inference import check_metrics, evaluate_run, read_samples
     from genlab.runs import load_run
@@ -202,6 +205,7 @@ def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
 
 
 def cmd_study(args: argparse.Namespace, _extra: dict[str, str]) -> None:
+    _threads(args)
     from genlab.studies import RESULTS_FILE, run_study
 
     result = run_study(args.name, args.budget, Path(args.out), args.device)
@@ -212,11 +216,27 @@ def cmd_study(args: argparse.Namespace, _extra: dict[str, str]) -> None:
 
 
 def cmd_report(args: argparse.Namespace, _extra: dict[str, str]) -> None:
+    _threads(args)
     from genlab.report import build_report
 
     names = None if args.studies is None else [n.strip() for n in args.studies.split(",")]
     path = build_report(args.budget, Path(args.out), args.device, studies=names, jobs=args.jobs)
     print(f"report written to {path}")
+
+
+def _threads(args: argparse.Namespace) -> None:
+    """Apply ``--threads`` (0 or absent: one per physical core) to this process."""
+    from genlab.threads import choose_threads
+
+    choose_threads(args.threads or 0)
+
+
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="CPU threads (default: $OMP_NUM_THREADS, else one per physical core)",
+    )
 
 
 def _device(choice: str) -> str:
@@ -272,6 +292,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     mode.add_argument("--resume", action="store_true", help="continue the run in --out")
     mode.add_argument("--force", action="store_true", help="replace an existing run in --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_threads(t)
     t.set_defaults(func=cmd_train, takes_overrides=True, parser=t)
 
 
@@ -293,6 +314,7 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
         "prior samples and means, interpolations, latent traversals)",
     )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_threads(s)
     s.set_defaults(func=cmd_sample, parser=s)
 
 
@@ -314,6 +336,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     e.add_argument("--data-dir", help="folder holding dataset folders")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_threads(e)
     e.set_defaults(func=cmd_eval, takes_overrides=True, parser=e)
 
 
@@ -335,6 +358,7 @@ def _add_study(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--out", required=True, help="folder for the study's results")
     s.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    _add_threads(s)
     s.set_defaults(func=cmd_study, parser=s)
 
 
@@ -361,6 +385,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         help="studies run at once, each in its own process with a share of the CPU threads "
         "(default 1; 2 on two cores takes about half the time)",
     )
+    _add_threads(r)
     r.set_defaults(func=cmd_report, parser=r)
 
 

@@ -55,6 +55,7 @@ _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.ckpt_every": (lambda v: v >= 1, "at least 1"),
     "train.ckpt_minutes": (lambda v: v >= 0, "at least 0 (0: checkpoint by steps only)"),
     "train.val_max": (lambda v: v >= 1, "at least 1"),
+    "train.threads": (lambda v: v >= 0, "at least 0 (0: one per physical core)"),
     "train.sample_every": (lambda v: v >= 0, "at least 0 (0 disables sample grids)"),
     "train.grid_size": (lambda v: v >= 1, "at least 1"),
     "data.toy_samples": (lambda v: v >= 1, "at least 1"),
@@ -106,6 +107,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the loss
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # CPU threads of torch; 0: one per physical core (the run records it)
     val_fraction: float = 0.1  # share of train held out for validation / selection
     val_max: int = 1000  # ... but at most this many images: a fixed cost on any data size
     select: Literal["best", "last"] = "best"  # keep the best validation weights, or the last

@@ -361,10 +361,14 @@ def train_run(
     Every check (config, data, model, folder, checkpoint) happens before anything is
     written; a new run that fails before its first checkpoint is removed again.
     """
+    from genlab.threads import default_threads, use_threads
     from genlab.train import Trainer, init_distributed, resolve_device
 
     out = Path(out)
     device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
+    ranks_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # DDP ranks share the cores
+    threads = use_threads(cfg.train.threads or max(1, default_threads() // ranks_here))
+    cfg = replace(cfg, train=replace(cfg.train, threads=threads))  # recorded in config.yaml
     dataset = load_data(cfg.data)
     if dataset.root is not None:  # recorded, so sample/eval/study find it from any shell
         cfg = replace(cfg, data=replace(cfg.data, data_dir=dataset.root))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -12,6 +11,7 @@ from pathlib import Path
 from genlab.errors import GenlabError
 from genlab.report.html import ReportEntry, render_report
 from genlab.studies.base import Budget, get_study, read_result, run_study, say, study_names
+from genlab.threads import choose_threads, default_threads
 
 __all__ = ["INDEX", "build_report"]
 
@@ -85,7 +85,7 @@ def _run_parallel(
     error); entries in the order of ``names``."""
     runner = runner or _run_child
     workers = min(jobs, len(names))
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, default_threads() // workers)  # the report's --threads, shared
     with ProcessPoolExecutor(
         workers, mp_context=get_context("spawn"), initializer=_limit_threads, initargs=(threads,)
     ) as pool:
@@ -98,9 +98,7 @@ def _run_parallel(
 
 
 def _limit_threads(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
+    choose_threads(threads)
 
 
 def _run_child(name: str, budget: Budget, out: Path, device: str) -> str:
