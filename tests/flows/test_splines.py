@@ -109,3 +109,23 @@ def test_gradients_are_finite_inside_and_outside():
         (y.sum() + lad.sum()).backward()
     for p in (w, h, d):
         assert p.grad is not None and torch.isfinite(p.grad).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_inverse_gradient_at_the_bound_and_at_every_knot(dtype):
+    """y exactly at a knot or at the upper bound: the root of the inverse's quadratic can
+    round an ulp outside [0, 1]; dx/dy must still be the slope there (1 at the bound,
+    1 / derivative at an interior knot), not the zero a plain clamp gives."""
+    n = 64  # random splines, every knot of each
+    w, h, d = (p.to(dtype) for p in params(n, seed=5, scale=2.0))
+    yk = knot_positions(h, B)  # (n, K + 1), in dtype
+    slopes = torch.cat([torch.ones(n, 1, dtype=dtype), knot_derivatives(d)[:, 1:-1]], 1)
+    slopes = torch.cat([slopes, torch.ones(n, 1, dtype=dtype)], 1)  # (n, K + 1)
+    y = yk.detach().clone().requires_grad_(True)
+    expand = lambda p: p[:, None].expand(n, K + 1, -1)  # noqa: E731
+    x, lad = rq_spline(y, expand(w), expand(h), expand(d), bound=B, inverse=True)
+    (dx_dy,) = torch.autograd.grad(x.sum(), y)
+    tol = 1e-2 if dtype == torch.float32 else 1e-9  # float32: cancellation near xi = 1
+    torch.testing.assert_close(dx_dy, 1 / slopes, atol=tol, rtol=tol)
+    torch.testing.assert_close(lad.exp(), 1 / slopes, atol=tol, rtol=tol)
+    assert (dx_dy > 0).all()

@@ -104,7 +104,10 @@ def rq_spline(
         b = h * d0 - dy * (d1 + d0 - 2 * s)
         c = -s * dy
         disc = (b.square() - 4 * a * c).clamp_min(0.0)
-        xi = (2 * c / (-b - disc.sqrt())).clamp(0.0, 1.0)
+        root = 2 * c / (-b - disc.sqrt())
+        # rounding can put the root an ulp outside [0, 1] (y at the bound or at a knot):
+        # clamp its value only, so the gradient still flows (a plain clamp zeroes it)
+        xi = root + (root.clamp(0.0, 1.0) - root).detach()
         out = x0 + xi * w
     else:
         xi = (z - x0) / w
