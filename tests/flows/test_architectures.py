@@ -49,6 +49,18 @@ def test_small_images_stay_flat(preset):
     assert Flatten in kinds and nn.Conv2d not in kinds
 
 
+@pytest.mark.parametrize("preset", ["realnvp", "nsf"])
+def test_conditioner_option_overrides_the_size_rule(preset):
+    """``model.conditioner=mlp`` flattens a large image (the peers' flat NSF), ``conv``
+    makes a small one multi-scale."""
+    flat = build_flow(preset, (1, 28, 28), FlowConfig(preset=preset, conditioner="mlp", hidden=8))
+    kinds = {type(m) for m in flat.modules()}
+    assert Flatten in kinds and nn.Conv2d not in kinds
+    conv = build_flow(preset, (1, 8, 8), FlowConfig(preset=preset, conditioner="conv", channels=8))
+    kinds = {type(m) for m in conv.modules()}
+    assert Flatten not in kinds and {Squeeze, nn.Conv2d} <= kinds
+
+
 def test_nsf_on_28x28_is_small():
     """The flattened NSF had 19.9M parameters at 28x28 (an MLP of 256 units writing 23
     spline parameters for each of 392 values, in 8 couplings)."""

@@ -30,6 +30,7 @@ from genlab.flows.transforms import (
     alternating_mask,
     channel_mask,
     checkerboard_mask,
+    conditioner_sizes,
     half_mask,
 )
 from genlab.nn import MLP, ConvResNet
@@ -57,7 +58,9 @@ def cnn(i: int, o: int) -> nn.Module:
 def glow_step(c: int, g: torch.Generator, ctx: int = 0) -> Transform:
     mask = channel_mask(c, 2, 2)
     return Compose(
-        ActNorm(c), InvertibleConv1x1(c, generator=g), AffineCoupling(mask, cnn(c + ctx, 2 * c))
+        ActNorm(c),
+        InvertibleConv1x1(c, generator=g),
+        AffineCoupling(mask, cnn(c // 2 + ctx, 2 * (c - c // 2))),
     )
 
 
@@ -105,7 +108,7 @@ CASES = [
     ),
     Case(
         "affine-img-ctx-img",
-        lambda g: AffineCoupling(channel_mask(2, 4, 4), cnn(3, 4)),
+        lambda g: AffineCoupling(channel_mask(2, 4, 4), cnn(1 + 1, 2 * 1)),
         (2, 4, 4),
         (1, 4, 4),
     ),
@@ -286,6 +289,32 @@ def test_image_coupling_matches_realnvp_formula():
     assert y.is_contiguous()
     torch.testing.assert_close(y, expected)
     torch.testing.assert_close(ld, s.flatten(1).sum(1))
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_channel_coupling_splits_channels_and_matches_realnvp_formula(flip: bool):
+    """A channel mask (same on every pixel) is split, not blended: the conditioner reads
+    the kept channels only and writes parameters for the free ones; the map is eqs. 7-9
+    of RealNVP on the free channels, by hand."""
+    g = torch.Generator().manual_seed(6)
+    c = 6
+    mask = channel_mask(c, 4, 4, flip=flip)
+    assert conditioner_sizes(mask, 2) == (3, 6)
+    assert conditioner_sizes(checkerboard_mask(c, 4, 4), 2) == (6, 12)
+    net = ConvResNet(3, 6, hidden=8, blocks=1, zero_init_last=False).double()
+    coupling = AffineCoupling(mask, net, scale_bound=2.0).double()
+    x = torch.randn(3, c, 4, 4, generator=g, dtype=torch.float64)
+    y, ld = coupling(x)
+    kept = mask[:, 0, 0].bool()
+    raw_s, t = net(x[:, kept]).chunk(2, dim=1)
+    s = 2.0 * torch.tanh(raw_s / 2.0)
+    assert y.is_contiguous()
+    torch.testing.assert_close(y[:, kept], x[:, kept], rtol=0, atol=0)
+    torch.testing.assert_close(y[:, ~kept], x[:, ~kept] * torch.exp(s) + t)
+    torch.testing.assert_close(ld, s.flatten(1).sum(1))
+    back, ld_back = coupling.inverse(y)
+    torch.testing.assert_close(back, x)
+    torch.testing.assert_close(ld_back, -ld)
 
 
 def test_split_passes_factored_out_channels_unchanged():

@@ -19,7 +19,8 @@ vectors get couplings on the flattened values.
   rational-quadratic spline coupling (MLP conditioner) -> fixed random permutation;
   large images: glow's multi-scale steps with spline couplings and conv conditioners
   (the paper's image flows, sec. 5.3), not an MLP over every value (20M parameters
-  at 28x28 with 256 hidden units).
+  at 28x28 with 256 hidden units). ``model.conditioner`` overrides the size rule as
+  for realnvp (``mlp``: flattened, as zuko's and nflows' NSF; ``conv``: multi-scale).
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ def realnvp_image(shape: tuple[int, ...], cfg: Any, cond: Conditioner) -> Transf
         layers = _checkerboard_steps(c, h, w, (cfg.steps + 1) // 2, cfg, cond)
         for i in range(cfg.steps // 2):
             mask = channel_mask(c, h, w, flip=bool(i % 2))
-            coupling = AffineCoupling(mask, cond(c, 2 * c), scale_bound=cfg.scale_bound)
+            net = cond(*conditioner_sizes(mask, 2))
+            coupling = AffineCoupling(mask, net, scale_bound=cfg.scale_bound)
             layers += [ActNorm(c), coupling]
         return layers
 
@@ -185,7 +187,8 @@ def glow_image(shape: tuple[int, ...], cfg: Any, cond: Conditioner) -> Transform
         layers: list[Transform] = []
         for _ in range(cfg.steps):
             mask = channel_mask(c, h, w, flip=False)
-            coupling = AffineCoupling(mask, cond(c, 2 * c), scale_bound=cfg.scale_bound)
+            net = cond(*conditioner_sizes(mask, 2))
+            coupling = AffineCoupling(mask, net, scale_bound=cfg.scale_bound)
             layers += [ActNorm(c), InvertibleConv1x1(c, generator=g), coupling]
         return layers
 
@@ -202,7 +205,8 @@ def nsf_image(shape: tuple[int, ...], cfg: Any, cond: Conditioner) -> Transform:
         layers: list[Transform] = []
         for _ in range(cfg.steps):
             mask = channel_mask(c, h, w, flip=False)
-            coupling = SplineCoupling(mask, cond(c, per * c), bins=cfg.bins, bound=cfg.tail_bound)
+            net = cond(*conditioner_sizes(mask, per))
+            coupling = SplineCoupling(mask, net, bins=cfg.bins, bound=cfg.tail_bound)
             layers += [ActNorm(c), InvertibleConv1x1(c, generator=g), coupling]
         return layers
 
@@ -236,7 +240,8 @@ def build_flow(preset: str, shape: tuple[int, ...], cfg: Any, context: int = 0) 
         dims *= s
     large = is_image and dims > FLAT_MAX
     if preset == "nsf":
-        if large and shape[1] % 2 == 0 and shape[2] % 2 == 0:
+        even = is_image and shape[1] % 2 == 0 and shape[2] % 2 == 0
+        if even and (cfg.conditioner == "conv" or (cfg.conditioner == "auto" and large)):
             return nsf_image(shape, cfg, conv_conditioner(cfg, context))
         inner = nsf_vector(dims, cfg, mlp_conditioner(cfg, context))
         return _flat(shape, inner) if is_image else inner

@@ -52,7 +52,7 @@ class FlowConfig:
 
     preset: Literal["realnvp", "glow", "nsf"] = "realnvp"
     dequantization: Literal["none", "uniform", "variational"] = "uniform"
-    conditioner: Literal["auto", "mlp", "conv"] = "auto"  # realnvp on images; auto: mlp
+    conditioner: Literal["auto", "mlp", "conv"] = "auto"  # realnvp and nsf on images; auto: mlp
     # when an image has <= 256 values (digits: a conv net on 8x8 costs 20x an MLP), else
     # conv (multi-scale, see architectures.py)
     permute: bool = True  # realnvp with MLPs: half masks after random permutations

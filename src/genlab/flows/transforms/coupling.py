@@ -12,9 +12,12 @@ Dinh et al. 2017, RealNVP, eqs. 6-9).
 Vectors (N, D) with a mask (D,) are split, not blended: the conditioner reads only the
 kept features and writes parameters only for the free ones, (N, Dk + Dc) -> (N, P * Df),
 and only the free features are computed on (half the work of multiplying by the mask,
-and no weights that can never matter). Images (N, C, H, W) with a mask (C, H, W) keep
-their spatial layout for a convolutional conditioner: it sees ``b * x`` (N, C + Cc, H, W)
-and writes (N, P * C, H, W), of which the kept positions are ignored.
+and no weights that can never matter). Images (N, C, H, W) with a channel mask (the
+same on every pixel: glow's and nsf's couplings, realnvp's channel-wise half) are split
+the same way along channels, (N, Ck + Cc, H, W) -> (N, P * Cf, H, W). Any other image
+mask (checkerboard) keeps the spatial layout for a convolutional conditioner: it sees
+``b * x`` (N, C + Cc, H, W) and writes (N, P * C, H, W), of which the kept positions
+are ignored.
 :func:`conditioner_sizes` gives the conditioner's (in, out) for a mask.
 """
 
@@ -34,12 +37,26 @@ __all__ = [
 ]
 
 
-def conditioner_sizes(mask: torch.Tensor, params_per_element: int) -> tuple[int, int]:
-    """(in, out) features of a vector mask's conditioner, (kept, P * free), or channels
-    of an image mask's, (C, P * C); add the context's size to ``in``."""
+def _split_vector(mask: torch.Tensor) -> torch.Tensor | None:
+    """The (features or channels) mask a coupling splits along dim 1: a vector mask
+    itself, an image mask that is the same on every pixel its channels' values; None
+    for a mask that varies over space (checkerboard), which is blended instead."""
     if mask.dim() == 1:
-        kept = int((mask != 0).sum())
-        return kept, params_per_element * (mask.numel() - kept)
+        return mask
+    per_channel = mask.reshape(mask.shape[0], -1)
+    if bool((per_channel == per_channel[:, :1]).all()):
+        return per_channel[:, 0]
+    return None
+
+
+def conditioner_sizes(mask: torch.Tensor, params_per_element: int) -> tuple[int, int]:
+    """(in, out) features of a vector mask's conditioner, (kept, P * free), or channels of
+    an image mask's: (kept, P * free) channels for a channel mask, (C, P * C) for any
+    other; add the context's size to ``in``."""
+    split = _split_vector(mask)
+    if split is not None:
+        kept = int((split != 0).sum())
+        return kept, params_per_element * (split.numel() - kept)
     return mask.shape[0], params_per_element * mask.shape[0]
 
 
@@ -82,9 +99,10 @@ class MaskedCoupling(Transform):
         mask = mask.detach().clone().float()
         self.register_buffer("mask", mask)
         self.conditioner = conditioner
-        self.split = mask.dim() == 1
-        if self.split:
-            kept, free = (mask != 0).nonzero().flatten(), (mask == 0).nonzero().flatten()
+        split = _split_vector(mask)
+        self.split = split is not None
+        if split is not None:
+            kept, free = (split != 0).nonzero().flatten(), (split == 0).nonzero().flatten()
             self.register_buffer("kept_index", kept, persistent=False)
             self.register_buffer("free_index", free, persistent=False)
             # cat([kept, free]) back to the original feature order
@@ -120,7 +138,12 @@ class MaskedCoupling(Transform):
         if self.split:
             kept = self._part(x, self.kept_index, self._kept_range)
             free = self._part(x, self.free_index, self._free_range)
-            params = self.conditioner(conditioner_input(kept, context))
+            inp = conditioner_input(kept, context)
+            if inp.dim() == 4:  # see below
+                inp = inp.contiguous(memory_format=torch.channels_last)
+            params = self.conditioner(inp)
+            if params.dim() == 4:
+                params = params.contiguous()
             out, logdet = self.couple(free, params, inverse, None)
             return self._join(kept, out), logdet
         # channels-last for the conditioner: oneDNN's convolutions then skip the blocked

@@ -128,7 +128,8 @@ class SplineCoupling(MaskedCoupling):
 
     The conditioner outputs ``3K - 1`` parameters per element, laid out along dim 1 as
     (N, F * (3K - 1), ...) = F blocks of ``(K widths, K heights, K - 1 derivatives)``,
-    for vectors (N, Df) (F = Df, the free features) or images (N, C, H, W) (F = C).
+    for vectors (N, Df) and channel-split images (N, Cf, H, W) (F: the free features or
+    channels) or blended images (N, C, H, W) (F = C).
     Only the transformed (mask 0) elements are mapped; the logdet sums their
     ``log |dy/dx|``.
     """
