@@ -34,7 +34,12 @@ test: venv lint chromium
 test-slow: venv
 	$(BIN)/python -m pytest -m slow -q $(PYTEST_ARGS)
 
-bench: venv
+# the peers of benchmarks/speed.py come with the optional `bench` extra, installed here only
+$(VENV)/.genlab-bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $@
+
+bench: $(VENV)/.genlab-bench
 	$(BIN)/python benchmarks/run_all.py
 
 lint: venv

@@ -17,6 +17,7 @@ BENCHMARKS = [
     "diffusion_quality_digits.py",
     "vae_quality_digits.py",
     "metric_speed.py",
+    "speed.py",  # genlab against its public peers (the `bench` extra), ~1 h
 ]
 
 if __name__ == "__main__":
