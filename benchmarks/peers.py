@@ -334,8 +334,7 @@ def normflows_glow(
     model = build(hidden)
     note = (
         f"normflows coupling nets: {convs} 3x3 convs at width {hidden} (genlab: "
-        f"{cfg.channels}, GroupNorm, residual); they read C/2 channels and write C, "
-        "genlab's read the masked C and write 2C"
+        f"{cfg.channels}, GroupNorm, residual); both read C/2 channels and write C"
     )
     return _flow_side(
         f"normflows Glow ({cfg.scales} levels x {cfg.steps} steps, width {hidden})",
