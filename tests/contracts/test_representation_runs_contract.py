@@ -1,6 +1,8 @@
 """Over every registered representation family: a run folder rebuilds the same embedding
 (the loss and embed contracts are in tests/ssl/test_representation_contract.py)."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -19,7 +21,9 @@ def test_a_run_folder_rebuilds_the_same_embedding(name, tmp_path, device):
     cfg = make_config(name, overrides=overrides)
     train_run(cfg, tmp_path / "run")
     loaded = load_run(tmp_path / "run", device=device)
-    assert loaded.config == cfg
+    # the run records the threads it used (train.threads=0 asks for the default)
+    used = loaded.config.train.threads
+    assert used >= 1 and loaded.config == replace(cfg, train=replace(cfg.train, threads=used))
     x = load_dataset("digits").test.x[:16].to(device)
     with torch.no_grad():
         a = loaded.model.embed(x)
