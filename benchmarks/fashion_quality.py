@@ -227,6 +227,29 @@ def table() -> str:
     return "\n".join(gen) + "\n\n" + "\n".join(rep)
 
 
+def montage() -> Path:
+    """The generative jobs' sample grids side by side, each under its name, in one PNG
+    (results/fashion_samples/all.png, the README's picture)."""
+    from PIL import Image, ImageDraw
+
+    names = [n for n in JOBS if (SAMPLES / f"{n}.png").exists()]
+    grids = [Image.open(SAMPLES / f"{n}.png").convert("L") for n in names]
+    if not grids:
+        raise SystemExit(f"no sample grids in {SAMPLES}: run the benchmark first")
+    w, h = grids[0].size
+    cols, label, gap = 3, 16, 8
+    rows = -(-len(grids) // cols)
+    sheet = Image.new("L", (cols * (w + gap) - gap, rows * (h + label + gap) - gap), 255)
+    draw = ImageDraw.Draw(sheet)
+    for i, (name, grid) in enumerate(zip(names, grids, strict=True)):
+        x, y = (i % cols) * (w + gap), (i // cols) * (h + label + gap)
+        draw.text((x + 2, y + 2), name, fill=0)
+        sheet.paste(grid.resize((w, h)), (x, y + label))
+    out = SAMPLES / "all.png"
+    sheet.save(out)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--table", action="store_true", help="print the README tables and stop")
@@ -239,6 +262,7 @@ def main() -> None:
     args = p.parse_args()
     if args.table:
         print(table())
+        print(f"\n(sample grids: {montage()})")
         return
     from genlab.data import dataset_available
 
@@ -265,6 +289,8 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         for future in [pool.submit(one, n) for n in names]:
             future.result()
+    if any((SAMPLES / f"{n}.png").exists() for n in names):
+        montage()
     if not args.no_baselines:  # after the jobs, so they never share a core with it
         started = time.perf_counter()
         save("baselines", baselines(args.device))

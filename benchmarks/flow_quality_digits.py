@@ -32,7 +32,8 @@ def main() -> None:
     )
     args = p.parse_args()
     genlab = [sys.executable, "-m", "genlab"]
-    results = {}
+    out_file = Path(args.out)  # rows not rerun are kept
+    results = json.loads(out_file.read_text())["runs"] if out_file.exists() else {}
     for item in args.runs.split(","):
         preset, deq = item.split(":")
         out = Path(args.workdir) / f"{preset}-{deq}"
@@ -75,7 +76,7 @@ def main() -> None:
         "test split, 1000 samples for FD",
         "runs": results,
     }
-    Path(args.out).write_text(json.dumps(payload, indent=2) + "\n")
+    out_file.write_text(json.dumps(payload, indent=2) + "\n")
 
 
 if __name__ == "__main__":
