@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from test_distances import loop_matrix
+from distance_loops import loop_matrix
 from test_miners import all_valid, batch, brute_batch_hard
 
 from genlab.metric import (

@@ -7,7 +7,6 @@ Strategies are passed in as constructor arguments::
 """
 
 from genlab.family import Family
-from genlab.metric.distances import Cosine, Distance, Euclidean
 from genlab.metric.losses import (
     NTXentLoss,
     TripletMarginLoss,
@@ -27,6 +26,7 @@ from genlab.metric.miners import (
     Triplets,
 )
 from genlab.metric.model import TripletConfig, TripletModel, build_triplet, make_miner
+from genlab.metrics.distances import Cosine, Distance, Euclidean
 from genlab.ssl.encoder import TRAIN_DEFAULTS
 
 __all__ = [

@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlab.metric.distances import Distance, Euclidean, cosine_similarity, euclidean_pairwise
 from genlab.metric.miners import (
     BatchAllMiner,
     Miner,
@@ -37,6 +36,7 @@ from genlab.metric.miners import (
     Triplets,
     label_masks,
 )
+from genlab.metrics.distances import Distance, Euclidean, cosine_similarity, euclidean_pairwise
 
 __all__ = [
     "NTXentLoss",

@@ -30,7 +30,7 @@ from typing import Protocol
 
 import torch
 
-from genlab.metric.distances import Distance, Euclidean
+from genlab.metrics.distances import Distance, Euclidean
 
 __all__ = [
     "BatchAllMiner",

@@ -50,9 +50,9 @@ from torch import nn
 
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError, GenlabError
-from genlab.metric.distances import Cosine, Distance, Euclidean
 from genlab.metric.losses import NTXentLoss, TripletMarginLoss, geometry_stress
 from genlab.metric.miners import BatchAllMiner, BatchHardMiner, Miner, RandomMiner, SemiHardMiner
+from genlab.metrics.distances import Distance, as_distance
 from genlab.ssl.augment import AugmentConfig, augment, two_views
 from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
 
@@ -119,7 +119,7 @@ class TripletModel(nn.Module):
         super().__init__()
         self.config, self.meta = config, meta
         self.encoder = Encoder.from_config(config, meta)
-        distance: Distance = Euclidean() if config.distance == "euclidean" else Cosine()
+        distance: Distance = as_distance(config.distance)
         miner = make_miner(config.miner, config.margin, distance)
         self.triplet = TripletMarginLoss(config.margin, distance=distance, miner=miner)
         self.ntxent = NTXentLoss(config.temperature)

@@ -17,8 +17,8 @@ from torch import nn
 
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError
-from genlab.metric.distances import cosine_similarity
 from genlab.metric.losses import NTXentLoss
+from genlab.metrics.distances import cosine_similarity
 from genlab.nn import MLP
 from genlab.ssl.augment import AugmentConfig, default_augment, two_views
 from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator

@@ -335,7 +335,7 @@ def _log_stats(run: Path) -> dict[str, float | None]:
 
 def _distance_matrix(e: torch.Tensor, distance: str) -> torch.Tensor:
     """(N, N) distances between embeddings (N, d) with the family's distance."""
-    from genlab.metric.distances import Cosine, Euclidean
+    from genlab.metrics.distances import Cosine, Euclidean
 
     return (Euclidean() if distance == "euclidean" else Cosine()).pairwise(e)
 
