@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 
 from genlab.data import dataset_available, load_dataset
+from genlab.data.augment import AugmentConfig, default_augment
 from genlab.family import get_family
 from genlab.runs import make_config
-from genlab.ssl.augment import AugmentConfig, default_augment
 
 DATA = "fashion-mnist"
 HELD_OUT = 6000

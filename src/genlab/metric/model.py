@@ -48,12 +48,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.data.augment import AugmentConfig, augment, two_views
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError, GenlabError
 from genlab.metric.losses import NTXentLoss, TripletMarginLoss, geometry_stress
 from genlab.metric.miners import BatchAllMiner, BatchHardMiner, Miner, RandomMiner, SemiHardMiner
 from genlab.metrics.distances import Distance, as_distance
-from genlab.ssl.augment import AugmentConfig, augment, two_views
 from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
 
 __all__ = [

@@ -4,8 +4,8 @@ the pretext tasks (rotation, masked reconstruction), each a family; probes live 
 
 from __future__ import annotations
 
+from genlab.data.augment import AugmentConfig, augment, default_augment, two_views
 from genlab.family import Family
-from genlab.ssl.augment import AugmentConfig, augment, default_augment, two_views
 from genlab.ssl.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig, spawn_generator
 from genlab.ssl.pretext import (
     MaskedConfig,

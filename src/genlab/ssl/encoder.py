@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genlab.data.augment import AugmentConfig, augment
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import to_centered
 from genlab.errors import ConfigError
 from genlab.nn import MLP, ConvEncoder
-from genlab.ssl.augment import AugmentConfig, augment
 
 __all__ = [
     "TRAIN_DEFAULTS",

@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.data.augment import default_augment
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError
 from genlab.family import Family
-from genlab.ssl.augment import default_augment
 from genlab.ssl.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig
 
 __all__ = ["FAMILY", "Classifier", "ClassifierConfig", "build_classifier"]
