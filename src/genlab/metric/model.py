@@ -1,6 +1,6 @@
 """The ``triplet`` family: a metric embedding learnt from labels.
 
-The encoder (:class:`genlab.ssl.encoder.Encoder`) maps each example to an embedding
+The encoder (:class:`genlab.nn.encoder.Encoder`) maps each example to an embedding
 (L2-normalised with ``normalize``), trained with the triplet margin loss
 ``relu(d(a,p) - d(a,n) + margin)`` over the triplets a miner picks in each batch
 (Schroff et al. 2015, Eq. 1; miners: Hermans et al. 2017), or with the supervised
@@ -51,10 +51,11 @@ from torch import nn
 from genlab.data.augment import AugmentConfig, augment, two_views
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError, GenlabError
-from genlab.metric.losses import NTXentLoss, TripletMarginLoss, geometry_stress
+from genlab.metric.losses import TripletMarginLoss, geometry_stress
 from genlab.metric.miners import BatchAllMiner, BatchHardMiner, Miner, RandomMiner, SemiHardMiner
 from genlab.metrics.distances import Distance, as_distance
-from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
+from genlab.nn.contrastive import NTXentLoss
+from genlab.nn.encoder import Encoder, EncoderConfig, spawn_generator
 
 __all__ = [
     "JITTER",

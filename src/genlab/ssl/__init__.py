@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from genlab.data.augment import AugmentConfig, augment, default_augment, two_views
 from genlab.family import Family
-from genlab.ssl.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig, spawn_generator
+from genlab.nn.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig, spawn_generator
 from genlab.ssl.pretext import (
     MaskedConfig,
     MaskedReconstruction,

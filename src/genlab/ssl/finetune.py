@@ -26,7 +26,7 @@ from genlab.data.augment import default_augment
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError
 from genlab.family import Family
-from genlab.ssl.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig
+from genlab.nn.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig
 
 __all__ = ["FAMILY", "Classifier", "ClassifierConfig", "build_classifier"]
 

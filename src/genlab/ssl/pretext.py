@@ -30,7 +30,7 @@ from genlab.data.augment import default_augment
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError
 from genlab.nn import MLP
-from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
+from genlab.nn.encoder import Encoder, EncoderConfig, spawn_generator
 
 __all__ = [
     "MaskedConfig",

@@ -18,10 +18,10 @@ from torch import nn
 from genlab.data.augment import AugmentConfig, default_augment, two_views
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError
-from genlab.metric.losses import NTXentLoss
 from genlab.metrics.distances import cosine_similarity
 from genlab.nn import MLP
-from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
+from genlab.nn.contrastive import NTXentLoss
+from genlab.nn.encoder import Encoder, EncoderConfig, spawn_generator
 
 __all__ = ["SimCLR", "SimCLRConfig", "build_simclr", "pair_accuracy"]
 
