@@ -78,7 +78,7 @@ CANDIDATES: dict[str, dict[str, Candidate]] = {
 
 
 def probe_score(train_h, train_y, test_h, test_y) -> float:
-    from genlab.ssl.probe import linear_probe
+    from genlab.metrics.probe import linear_probe
 
     return linear_probe(train_h, train_y, test_h, test_y).accuracy
 

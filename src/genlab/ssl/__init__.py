@@ -1,6 +1,8 @@
-"""Self-supervised representation learning: augmentations, the shared encoder, SimCLR and
-the pretext tasks (rotation, masked reconstruction), each a family; probes live in
-``genlab.ssl.probe`` (imported on use: it needs scikit-learn)."""
+"""Self-supervised representation learning: SimCLR and the pretext tasks (rotation, masked
+reconstruction), each a family, and the classifier family (``genlab.ssl.finetune``) that
+fine-tunes their encoder. The shared encoder is ``genlab.nn.encoder``, the augmentations
+``genlab.data.augment``, the probes ``genlab.metrics.probe`` (imported on use: it needs
+scikit-learn); the first two are re-exported here."""
 
 from __future__ import annotations
 
