@@ -283,7 +283,7 @@ def _embedding_metrics(loaded: LoadedRun, ds: Any, metrics: Sequence[str]) -> di
     test_emb = embed_all(model, ds.test.x)
     out |= retrieval_metrics(test_emb, ds.test.y, wanted)
     if "probe" in wanted or "knn" in wanted:
-        from genlab.ssl.probe import knn_accuracy, linear_probe
+        from genlab.metrics.probe import knn_accuracy, linear_probe
 
         train_emb = embed_all(model, ds.train.x)
         if "probe" in wanted:

@@ -3,7 +3,7 @@ embedding metrics.
 
 ``recall@K`` and ``map@r``: leave-one-out retrieval among the TEST images (restricted
 to ``data.classes`` when set, e.g. classes never seen in training). ``probe`` and
-``knn`` (ssl/probe.py) fit on the TRAIN split's frozen embeddings and score TEST.
+``knn`` (metrics/probe.py) fit on the TRAIN split's frozen embeddings and score TEST.
 """
 
 from __future__ import annotations
