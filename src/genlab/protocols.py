@@ -18,6 +18,7 @@ __all__ = [
     "RepresentationModel",
     "Sampler",
     "Trainable",
+    "ValidationScored",
 ]
 
 
@@ -26,9 +27,13 @@ class Trainable(Protocol):
     """What the one trainer needs: a loss and its named terms."""
 
     def loss(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, step: int | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Scalar loss to minimise and a dict of named scalar terms to log."""
+        """Scalar loss to minimise and a dict of named scalar terms to log.
+
+        ``step`` is the trainer's step (0 for the first update); a loss that changes over
+        training (the VAE's KL warm-up) reads it, None meaning "after any warm-up", and
+        every other loss ignores it."""
         ...
 
 
@@ -57,6 +62,15 @@ class RepresentationModel(Trainable, Protocol):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Embeddings (N, d) of a data-space batch."""
+        ...
+
+
+@runtime_checkable
+class ValidationScored(Protocol):
+    """Optional: a cheaper estimate of ``nll`` that ranks weights for selection."""
+
+    def validation_nll(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-example estimate (N,) in nats, noisier or looser than ``nll``."""
         ...
 
 

@@ -152,8 +152,9 @@ class DiffusionModel(nn.Module):
     # ---------------------------------------------------------------- training
 
     def loss(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, step: int | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The denoising loss of a random timestep per image; ``step`` is not used."""
         x0 = self._to_model(x)
         n = x0.shape[0]
         t = torch.randint(1, self.schedule.T + 1, (n,), device=x0.device)

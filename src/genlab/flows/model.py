@@ -144,8 +144,9 @@ class FlowModel(nn.Module):
         return -(t["log_pz"] + t["logdet"] + t["pre"])
 
     def loss(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, step: int | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The dequantized negative log-likelihood in nats/dim; ``step`` is not used."""
         t = self.log_terms(x)
         nll = -(t["log_pz"] + t["logdet"] + t["pre"]).mean()
         per_dim = nll / self.meta.dims  # nats/dim: one learning rate for every data size

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -70,8 +70,6 @@ class VAEConfig:
 class VAE(nn.Module):
     """Encoder (N, D) -> (mu, logvar) (N, Z); decoder (N, Z) -> params (N, P, *shape)."""
 
-    steps_seen: torch.Tensor
-
     def __init__(self, config: VAEConfig, meta: DataMeta) -> None:
         super().__init__()
         self.config, self.meta = config, meta
@@ -82,7 +80,12 @@ class VAE(nn.Module):
             raise ConfigError(f"model.likelihood={config.likelihood}: {err}") from None
         p = self.likelihood.params_per_dim
         self.encoder, self.decoder = _networks(config, self.shape, p)
-        self.register_buffer("steps_seen", torch.zeros((), dtype=torch.long))
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # runs saved before the trainer passed the step to loss() hold the warm-up counter
+        # the model kept itself; the step now comes from the trainer's state
+        state_dict.pop(f"{prefix}steps_seen", None)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     # ---------------------------------------------------------------- pieces
 
@@ -100,14 +103,18 @@ class VAE(nn.Module):
 
     # ---------------------------------------------------------------- training
 
-    def _kl_weight(self) -> float:
+    def kl_weight(self, step: int | None) -> float:
+        """The KL weight at training step ``step`` (0 for the first update): beta times a
+        linear ramp over ``kl_warmup`` steps, ``beta (step + 1) / kl_warmup`` until it
+        reaches beta; None (outside training) is after the warm-up."""
         warm = self.config.kl_warmup
-        ramp = 1.0 if warm <= 0 else min(1.0, (int(self.steps_seen) + 1) / warm)
+        ramp = 1.0 if warm <= 0 or step is None else min(1.0, (step + 1) / warm)
         return self.config.beta * ramp
 
     def loss(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, step: int | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The negative ELBO (or IWAE bound) in nats/dim; ``step`` sets the KL warm-up."""
         cfg = self.config
         mu, logvar = self.encode(x)
         if cfg.iwae_k > 1:
@@ -119,14 +126,12 @@ class VAE(nn.Module):
             log_px_z = self.likelihood.log_prob(x, self.decode(z))
             kl_dims = gaussian_kl_per_dim(mu, logvar)
             per_dim = kl_dims.mean(0, keepdim=True) if cfg.free_bits > 0 else None
-            t = elbo(log_px_z, kl_dims.sum(1), self._kl_weight(), cfg.free_bits, per_dim)
+            t = elbo(log_px_z, kl_dims.sum(1), self.kl_weight(step), cfg.free_bits, per_dim)
             loss = t.loss.mean()
             terms = {
                 "elbo_bpd": -t.elbo.mean().detach() / (self.dims * math.log(2.0)),
                 "kl": t.kl.mean().detach(),
             }
-        if self.training:
-            self.steps_seen += 1
         return loss / self.dims, terms  # nats/dim: one learning rate for every data size
 
     def _iwae(
