@@ -14,6 +14,7 @@ import torch
 __all__ = [
     "Denoiser",
     "GenerativeModel",
+    "Predictor",
     "Preparable",
     "RepresentationModel",
     "Sampler",
@@ -47,8 +48,12 @@ class GenerativeModel(Trainable, Protocol):
         *,
         y: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        **options: Any,
     ) -> torch.Tensor:
-        """``n`` samples in data space: same value range as the data, (n, *shape)."""
+        """``n`` samples in data space: same value range as the data, (n, *shape).
+
+        ``options`` are exactly the fields of the family's sampling-options dataclass
+        (``Family.sampling``), which states them and their ranges."""
         ...
 
     def nll(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,6 +76,15 @@ class ValidationScored(Protocol):
 
     def validation_nll(self, x: torch.Tensor) -> torch.Tensor:
         """Per-example estimate (N,) in nats, noisier or looser than ``nll``."""
+        ...
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """A model that predicts classes (the ``classifier`` family)."""
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Predicted classes (N,) long of a data-space batch."""
         ...
 
 

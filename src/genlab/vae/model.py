@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -35,7 +34,7 @@ from genlab.vae.bounds import (
 )
 from genlab.vae.likelihoods import Likelihood, make_likelihood
 
-__all__ = ["VAE", "VAEConfig", "build_vae"]
+__all__ = ["VAE", "VAEConfig", "VAESampling", "build_vae"]
 
 # decoder rows per call in nll: a (256, 2 * 784) float32 output and the few temporaries of
 # the discretized logistic stay in a 2 MiB L2 cache, and the 512-wide products still run
@@ -65,6 +64,15 @@ class VAEConfig:
     iwae_k: int = 1  # samples of the training bound (1: the ELBO)
     nll_samples: int = 1000  # importance samples of nll()
     val_samples: int = 10  # importance samples of the validation score (weight selection)
+
+
+@dataclass(frozen=True)
+class VAESampling:
+    """Sampling options of the ``vae`` family (``genlab sample RUN mode=mean``): ``mode``
+    ``sample`` draws x ~ p(x | z); ``mean`` takes the decoder's mean rounded to the levels
+    (deterministic given z: the blur of the decoder without its noise)."""
+
+    mode: Literal["sample", "mean"] = "sample"
 
 
 class VAE(nn.Module):
@@ -215,7 +223,7 @@ class VAE(nn.Module):
         """``n`` samples in data space: z ~ N(0, I), then x ~ p(x | z) (``mode="sample"``)
         or the decoder's mean rounded to the levels (``mode="mean"``)."""
         if mode not in ("sample", "mean"):
-            raise GenlabError(f"--mode {mode}: use sample or mean")
+            raise GenlabError(f"mode={mode}: use sample or mean")
         device = next(self.parameters()).device
         gen_device = generator.device if generator is not None else device
         z = torch.randn((n, self.config.latent), generator=generator, device=gen_device)
@@ -233,13 +241,6 @@ class VAE(nn.Module):
         mu, _ = self.encode(x)
         m = self.likelihood.mean(self.decode(mu))
         return m if self.levels is None else m.round().clamp(0, self.levels - 1).long()
-
-    def write_pictures(self, test_x: torch.Tensor, out: Path) -> list[Path]:
-        """Reconstructions, prior samples and means, interpolations and latent traversals
-        of the first test images, as PNGs in ``out`` (see vae/pictures.py)."""
-        from genlab.vae.pictures import write_pictures
-
-        return write_pictures(self, test_x, self.meta, out)
 
 
 def _networks(
