@@ -136,6 +136,7 @@ class TripletModel(nn.Module):
         x: torch.Tensor,
         y: torch.Tensor | None = None,
         *,
+        step: int | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The metric loss of the batch's embeddings with labels ``y`` (N,).

@@ -82,7 +82,7 @@ class Classifier(nn.Module):
         return self.head(self.drop(rep))
 
     def loss(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, step: int | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if y is None:
             raise ConfigError("the classifier family trains on labels; this data has none")

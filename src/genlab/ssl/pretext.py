@@ -128,6 +128,7 @@ class RotationPrediction(nn.Module):
         x: torch.Tensor,
         y: torch.Tensor | None = None,
         *,
+        step: int | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Mean cross-entropy over the 4N rotated copies; logs the rotation accuracy."""
@@ -198,6 +199,7 @@ class MaskedReconstruction(nn.Module):
         x: torch.Tensor,
         y: torch.Tensor | None = None,
         *,
+        step: int | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """MSE on the masked entries; logs the MSE on the visible ones as well."""

@@ -79,6 +79,7 @@ class SimCLR(nn.Module):
         x: torch.Tensor,
         y: torch.Tensor | None = None,
         *,
+        step: int | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """NT-Xent of the two views' projections; labels are ignored. ``generator``
