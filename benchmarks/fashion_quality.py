@@ -132,8 +132,8 @@ def baselines(device: str) -> dict:
 
     from genlab.data import load_dataset
     from genlab.metrics import reference_values
+    from genlab.metrics.probe import knn_accuracy, linear_probe
     from genlab.metrics.retrieval import retrieval_scores
-    from genlab.ssl.probe import knn_accuracy, linear_probe
 
     torch.set_num_threads(1)
     ds = load_dataset(DATA)

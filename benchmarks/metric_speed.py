@@ -38,7 +38,8 @@ from genlab.metric import (
     triplet_margin_loss,
     triplet_margin_terms,
 )
-from genlab.metric.miners import MAX_CHUNK_ELEMENTS, anchor_chunk_size, label_masks
+from genlab.metric.miners import MAX_CHUNK_ELEMENTS, anchor_chunk_size
+from genlab.nn.contrastive import label_masks
 
 MARGIN = 0.2
 REFERENCE_SEMI_HARD_S = 0.8

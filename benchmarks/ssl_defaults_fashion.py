@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 
 from genlab.data import dataset_available, load_dataset
+from genlab.data.augment import AugmentConfig, default_augment
 from genlab.family import get_family
 from genlab.runs import make_config
-from genlab.ssl.augment import AugmentConfig, default_augment
 
 DATA = "fashion-mnist"
 HELD_OUT = 6000
@@ -78,7 +78,7 @@ CANDIDATES: dict[str, dict[str, Candidate]] = {
 
 
 def probe_score(train_h, train_y, test_h, test_y) -> float:
-    from genlab.ssl.probe import linear_probe
+    from genlab.metrics.probe import linear_probe
 
     return linear_probe(train_h, train_y, test_h, test_y).accuracy
 

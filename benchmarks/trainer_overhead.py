@@ -37,7 +37,7 @@ class MLP(nn.Module):
             nn.Linear(hidden, dims * levels),
         )
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None):
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, step: int | None = None):
         k = x.long().flatten(1)
         logits = self.net(to_centered(x, self.levels).flatten(1) * 0.5).view(
             -1, self.dims, self.levels

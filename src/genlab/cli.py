@@ -23,6 +23,9 @@ from genlab.errors import GenlabError
 __all__ = ["build_parser", "main"]
 
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
+SAMPLING_OPTION = re.compile(r"^[A-Za-z_]\w*=")  # genlab sample: steps=50, no sections
+TRAIN_HINT = "extra arguments must be key=value config overrides (e.g. train.lr=1e-3)"
+SAMPLE_HINT = "extra arguments must be key=value sampling options (e.g. steps=50)"
 DEFAULT_EVAL = {
     "generative": "bpd,fd,kid,pr,sharpness",
     "representation": "recall@1,map@r,knn,probe",
@@ -50,7 +53,8 @@ def _positive_int(text: str) -> int:
 def _split_overrides(parser: argparse.ArgumentParser, extra: list[str]) -> dict[str, str]:
     from genlab.config import parse_overrides
 
-    bad = [a for a in extra if not OVERRIDE.match(a)]
+    pattern = parser.get_default("override_pattern") or OVERRIDE
+    bad = [a for a in extra if not pattern.match(a)]
     if bad:
         parser.error(_unrecognized(parser, bad))
     return parse_overrides(extra)
@@ -63,7 +67,7 @@ def _unrecognized(parser: argparse.ArgumentParser, bad: list[str]) -> str:
     close = [m for f in flags for m in difflib.get_close_matches(f, options, n=1)]
     hint = f"; did you mean {close[0]}?" if close else ""
     if not close and parser.get_default("takes_overrides"):
-        hint = "; extra arguments must be key=value config overrides (e.g. train.lr=1e-3)"
+        hint = f"; {parser.get_default('overrides_hint') or TRAIN_HINT}"
     return f"unrecognized arguments: {' '.join(bad)}{hint}"
 
 
@@ -100,9 +104,22 @@ def cmd_fetch(args: argparse.Namespace, _extra: dict[str, str]) -> None:
     print(f"{args.name}: {folder}")
 
 
+def _with_flags(overrides: dict[str, str], flags: dict[str, tuple[str, object]]) -> dict[str, str]:
+    """``key=value`` arguments with the flags that alias keys on top (``flags``: key ->
+    (flag, value or None)); a key set both ways is an error."""
+    given = {key: flag for key, flag in flags.items() if flag[1] is not None}
+    for key, (flag, value) in given.items():
+        if key in overrides:
+            shown = flag if flag == "--quiet" else f"{flag} {value}"
+            raise GenlabError(
+                f"{key} is given twice ({shown} and {key}={overrides[key]}); give it once"
+            )
+    return {**overrides, **{key: str(value) for key, (_flag, value) in given.items()}}
+
+
 def _train_overrides(args: argparse.Namespace, overrides: dict[str, str]) -> dict[str, str]:
     """``key=value`` overrides with the explicit flags on top; a key set both ways is an error."""
-    flags = {
+    flags: dict[str, tuple[str, object]] = {
         "data.name": ("--data", args.data),
         "data.data_dir": ("--data-dir", args.data_dir),
         "train.steps": ("--steps", args.steps),
@@ -112,14 +129,7 @@ def _train_overrides(args: argparse.Namespace, overrides: dict[str, str]) -> dic
         "train.threads": ("--threads", args.threads),
         "train.progress": ("--quiet", "false" if args.quiet else None),
     }
-    given = {key: flag for key, flag in flags.items() if flag[1] is not None}
-    for key, (flag, value) in given.items():
-        if key in overrides:
-            shown = flag if flag == "--quiet" else f"{flag} {value}"
-            raise GenlabError(
-                f"{key} is given twice ({shown} and {key}={overrides[key]}); give it once"
-            )
-    return {**overrides, **{key: str(value) for key, (_flag, value) in given.items()}}
+    return _with_flags(overrides, flags)
 
 
 def cmd_train(args: argparse.Namespace, overrides: dict[str, str]) -> None:
@@ -135,32 +145,40 @@ def cmd_train(args: argparse.Namespace, overrides: dict[str, str]) -> None:
     print(f"run written to {out}", file=sys.stderr)
 
 
-def cmd_sample(args: argparse.Namespace, _extra: dict[str, str]) -> None:
+def _sampling_flags(args: argparse.Namespace, options: dict[str, str]) -> dict[str, str]:
+    """The ``key=value`` sampling options with the older flags, aliases of their keys."""
+    flags: dict[str, tuple[str, object]] = {
+        "sampler": ("--sampler", args.sampler),
+        "steps": ("--steps", args.steps),
+        "guidance": ("--guidance", args.guidance),
+        "eta": ("--eta", args.eta),
+        "label": ("--label", args.label),
+    }
+    return _with_flags(options, flags)
+
+
+def cmd_sample(args: argparse.Namespace, options: dict[str, str]) -> None:
     _threads(args)
+    from genlab.family import get_family
     from genlab.inference import check_out_path, sample_run, write_samples
     from genlab.runs import load_run
 
     out = check_out_path(args.out)
+    given = _sampling_flags(args, options)
     loaded = load_run(args.run, device=_device(args.device))
-    if args.pictures and not hasattr(loaded.model, "write_pictures"):
-        raise GenlabError(f"family {loaded.config.family!r} has no --pictures (vae has)")
-    options = {
-        "sampler": args.sampler,
-        "steps": args.steps,
-        "guidance": args.guidance,
-        "eta": args.eta,
-        "label": args.label,
-    }
-    x = sample_run(loaded, args.n, seed=args.seed, options=options, progress=not args.quiet)
+    family = get_family(loaded.config.family)
+    if args.pictures and family.pictures is None:
+        raise GenlabError(f"family {family.name!r} has no --pictures (vae has)")
+    x = sample_run(loaded, args.n, seed=args.seed, options=given, progress=not args.quiet)
     path = write_samples(x, loaded.meta, out)
     print(f"{len(x)} samples ({loaded.weights} weights) written to {path}", file=sys.stderr)
-    if args.pictures:
+    if family.pictures is not None and args.pictures:
         from genlab.runs import load_data
 
         test_x = load_data(loaded.config.data).test.x
         device = next(loaded.model.parameters()).device
-        written = loaded.model.write_pictures(test_x.to(device), Path(args.pictures))
-        print(f"pictures: {', '.join(str(p) for p in written)}", file=sys.stderr)
+        pics = family.pictures(loaded.model, test_x.to(device), loaded.meta, Path(args.pictures))
+        print(f"pictures: {', '.join(str(p) for p in pics)}", file=sys.stderr)
 
 
 def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
@@ -173,6 +191,8 @@ def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
     chosen = args.metrics or DEFAULT_EVAL[get_family(loaded.config.family).kind]
     metrics = [m.strip() for m in chosen.split(",") if m.strip()]
     check_metrics(metrics)
+    sampling = {k[len("sample.") :]: v for k, v in overrides.items() if k.startswith("sample.")}
+    overrides = {k: v for k, v in overrides.items() if not k.startswith("sample.")}
     if args.data_dir:
         overrides = {**overrides, "data.data_dir": args.data_dir}
     samples = read_samples(args.samples, loaded.meta) if args.samples else None
@@ -183,6 +203,7 @@ def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
         samples=samples,
         seed=args.seed,
         data_overrides=overrides,
+        sample_options=sampling,
         progress=not args.quiet,
     )
     if args.json:  # strict JSON: a non-finite number becomes null
@@ -297,14 +318,22 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("sample", help="draw samples from a trained run")
+    s = sub.add_parser(
+        "sample",
+        help="draw samples from a trained run",
+        description="Draw -n samples from RUN; extra key=value arguments are the family's "
+        "sampling options: diffusion sampler=ddpm|ddim|dpmpp|oneshot steps=K eta=E "
+        "spacing=uniform|quadratic|logsnr guidance=W label=C; vae mode=sample|mean; "
+        "flow temperature=T. --sampler, --steps, --guidance, --eta and --label are "
+        "aliases of their keys.",
+    )
     s.add_argument("run", help="run folder")
     s.add_argument("-n", type=_positive_int, default=64, help="number of samples (default 64)")
-    s.add_argument("--sampler", help="sampler name, for families that have several")
-    s.add_argument("--steps", type=_positive_int, help="sampler steps, for iterative samplers")
-    s.add_argument("--guidance", type=float, help="classifier-free guidance scale (diffusion)")
-    s.add_argument("--eta", type=float, help="DDIM noise: 0 deterministic, 1 ancestral")
-    s.add_argument("--label", type=int, help="class of every sample, for class-conditional runs")
+    s.add_argument("--sampler", help="same as sampler=NAME (diffusion)")
+    s.add_argument("--steps", type=_positive_int, help="same as steps=K (diffusion)")
+    s.add_argument("--guidance", type=float, help="same as guidance=W (diffusion)")
+    s.add_argument("--eta", type=float, help="same as eta=E: DDIM noise, 0 deterministic")
+    s.add_argument("--label", type=int, help="same as label=C: class of every sample")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     s.add_argument("--out", required=True, help="FILE.png (picture) or FILE.npz (array)")
@@ -315,11 +344,23 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads(s)
-    s.set_defaults(func=cmd_sample, parser=s)
+    s.set_defaults(
+        func=cmd_sample,
+        parser=s,
+        takes_overrides=True,
+        override_pattern=SAMPLING_OPTION,
+        overrides_hint=SAMPLE_HINT,
+    )
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
-    e = sub.add_parser("eval", help="evaluate a trained run against the test split")
+    e = sub.add_parser(
+        "eval",
+        help="evaluate a trained run against the test split",
+        description="Evaluate RUN against the test split; extra key=value arguments are "
+        "data.* overrides (e.g. data.data_dir=DIR) and sampling options of the samples "
+        "drawn for fd/kid/pr/sharpness as sample.KEY=VALUE (e.g. sample.steps=50).",
+    )
     e.add_argument("run", help="run folder")
     e.add_argument(
         "--metrics",

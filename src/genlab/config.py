@@ -27,9 +27,11 @@ __all__ = [
     "DataConfig",
     "RunConfig",
     "TrainConfig",
+    "check_fields",
     "from_dict",
     "load_yaml",
     "parse_overrides",
+    "ranged",
     "to_dict",
     "yaml_problem",
 ]
@@ -70,6 +72,23 @@ def _check_ranges(section: str, cfg: Any) -> None:
         prefix, name = key.split(".")
         if prefix == section and not valid(getattr(cfg, name)):
             raise ConfigError(f"{key}={getattr(cfg, name)} is out of range: it must be {what}")
+
+
+def ranged(default: Any, valid: Callable[[Any], bool], what: str) -> Any:
+    """A dataclass field whose valid range is written next to it: ``steps: int | None =
+    ranged(None, lambda v: v >= 1, "at least 1")``; :func:`check_fields` checks it (a
+    None value, meaning "the model's own default", is always valid)."""
+    return field(default=default, metadata={"range": (valid, what)})
+
+
+def check_fields(cfg: Any, prefix: str = "") -> None:
+    """One ConfigError for the first field of ``cfg`` out of the range stated next to it
+    by :func:`ranged`; call it from the dataclass's ``__post_init__``."""
+    for f in dataclasses.fields(cfg):
+        rule = f.metadata.get("range")
+        value = getattr(cfg, f.name)
+        if rule is not None and value is not None and not rule[0](value):
+            raise ConfigError(f"{prefix}{f.name}={value} is out of range: it must be {rule[1]}")
 
 
 @dataclass(frozen=True)
@@ -229,20 +248,24 @@ def valid_keys(cls: type, prefix: str = "") -> list[str]:
     return keys
 
 
-def _unknown_key(key: str, keys: list[str]) -> ConfigError:
+def _unknown_key(key: str, keys: list[str], kind: str = "config key") -> ConfigError:
     close = difflib.get_close_matches(key, keys, n=1, cutoff=0.5)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ConfigError(f"unknown config key {key!r}{hint}; valid keys: {', '.join(keys)}")
+    valid = f"valid keys: {', '.join(keys)}" if keys else "there are none"
+    return ConfigError(f"unknown {kind} {key!r}{hint}; {valid}")
 
 
-def from_dict(cls: type, data: Mapping[str, Any] | None, prefix: str = "") -> Any:
-    """Build the dataclass ``cls`` from a nested mapping, checking every key and type."""
+def from_dict(
+    cls: type, data: Mapping[str, Any] | None, prefix: str = "", *, kind: str = "config key"
+) -> Any:
+    """Build the dataclass ``cls`` from a nested mapping, checking every key and type;
+    ``kind`` names the keys in the error for an unknown one (``"sampling option"``)."""
     data = dict(data or {})
     hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     for key in data:
         if key not in names:
-            raise _unknown_key(f"{prefix}{key}", valid_keys(cls, prefix))
+            raise _unknown_key(f"{prefix}{key}", valid_keys(cls, prefix), kind)
     kwargs = {}
     for name, value in data.items():
         tp = hints[name]

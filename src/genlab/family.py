@@ -1,25 +1,48 @@
-"""A model family: its name, its config dataclass and how to build it.
+"""A model family: its name, its config dataclass, how to build it and what it can do.
 
 Each family module defines one :class:`Family` object and is listed by name in
 ``genlab.registry.FAMILIES``; the CLI, the trainer and ``genlab.load`` work with
-any family through this record alone.
+any family through this record alone. What a family can do is declared here (its
+sampling options, its pictures) or by a Protocol of ``genlab.protocols``, never
+discovered by probing a model's attributes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
+from genlab.config import from_dict
 from genlab.data.dataset import DataMeta
+from genlab.errors import ConfigError
 from genlab.registry import FAMILIES, resolve, unknown_name
 
-__all__ = ["SMALL_DATA", "Family", "Overrides", "by_size", "get_family"]
+__all__ = [
+    "SMALL_DATA",
+    "Family",
+    "NoSamplingOptions",
+    "Overrides",
+    "Pictures",
+    "by_size",
+    "get_family",
+    "sampling_kwargs",
+]
 
 
 Overrides = Mapping[str, Any]  # dotted keys -> values: {"train.lr": 0.05}
+
+# (model, test images in data space (N, ...), the data's meta, folder) -> PNGs written
+Pictures = Callable[[torch.nn.Module, torch.Tensor, DataMeta, Path], list[Path]]
+
+
+@dataclass(frozen=True)
+class NoSamplingOptions:
+    """The sampling options of a family whose ``sample`` takes none (pixelwise)."""
 
 
 # below this many training examples a model of the default size overfits within a run
@@ -43,6 +66,13 @@ class Family:
       of 28x28 gets another architecture than 8x8; 60,000 images need no dropout);
     - ``presets[dataset]``: what was tuned on one dataset (``"digits"``), applied when
       that dataset is trained on and never elsewhere.
+
+    What it can do beyond training:
+
+    - ``sampling``: the frozen dataclass of its sampling options (``genlab sample RUN
+      steps=50``), every field a keyword of the model's ``sample`` with the same default;
+      None for a family that does not generate (representation models);
+    - ``pictures``: writes the family's own pictures (``genlab sample --pictures``), or None.
     """
 
     name: str
@@ -53,6 +83,29 @@ class Family:
     data_defaults: Callable[[DataMeta, int], Overrides] | None = None
     presets: Mapping[str, Overrides] = field(default_factory=dict)
     description: str = ""
+    sampling: type | None = None
+    pictures: Pictures | None = None
+
+    def __post_init__(self) -> None:
+        assert (self.sampling is not None) == (self.kind == "generative"), (
+            self.name,
+            self.kind,
+            self.sampling,
+        )
+
+    def sampling_options(self, given: Mapping[str, Any] | None = None) -> Any:
+        """The family's sampling-options dataclass from ``{"steps": "50", ...}`` (strings
+        or typed values), by the typed override code of training: an unknown key is one
+        ConfigError with the closest key and the valid ones, a wrong type or a value out
+        of range names its key."""
+        if self.sampling is None:
+            raise ConfigError(f"family {self.name!r} does not generate samples")
+        return from_dict(self.sampling, given, kind=f"{self.name} sampling option")
+
+
+def sampling_kwargs(options: Any) -> dict[str, Any]:
+    """A sampling-options dataclass as the keyword arguments of the model's ``sample``."""
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
 
 
 def get_family(name: str) -> Family:

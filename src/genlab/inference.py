@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import zipfile
@@ -17,6 +16,8 @@ from tqdm import tqdm
 from genlab.config import DataConfig, from_dict, nest, to_dict
 from genlab.data.dataset import DataMeta
 from genlab.errors import GenlabError
+from genlab.family import get_family, sampling_kwargs
+from genlab.protocols import GenerativeModel, Predictor, RepresentationModel
 from genlab.registry import unknown_name
 from genlab.runs import LoadedRun, load_data
 from genlab.viz import save_samples
@@ -28,10 +29,20 @@ __all__ = [
     "evaluate_run",
     "read_samples",
     "sample_run",
+    "sampling_options",
     "write_samples",
 ]
 
 DEFAULT_METRICS = ("bpd", "fd", "kid", "pr", "sharpness")
+
+
+def sampling_options(loaded: LoadedRun, options: Mapping[str, Any] | None = None) -> Any:
+    """The run's family's sampling-options dataclass (``Family.sampling``) from
+    ``{"steps": "50", "eta": 0.5}``: strings or typed values, None meaning "not given".
+    An unknown key, a wrong type or a value out of range is one ConfigError naming the
+    key (with the closest one and the valid ones for an unknown key)."""
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    return get_family(loaded.config.family).sampling_options(given)
 
 
 def sample_run(
@@ -45,27 +56,19 @@ def sample_run(
 ) -> torch.Tensor:
     """``n`` samples in data space from a loaded run, drawn in chunks from one generator.
 
-    ``options`` (e.g. ``sampler``, ``steps``) go to the model's ``sample``; an option
-    the family does not take is one clear error. ``chunk`` defaults to 1000 samples of
-    up to 256 values (digits), fewer for larger data (256 of 28x28, 83 of 3x32x32), so
-    memory stays bounded and the bar (``progress``: images/s, ETA on stderr) moves.
+    ``options`` (e.g. ``{"sampler": "ddim", "steps": 50}``) are the family's sampling
+    options, checked by :func:`sampling_options` before anything is drawn. ``chunk``
+    defaults to 1000 samples of up to 256 values (digits), fewer for larger data (256
+    of 28x28, 83 of 3x32x32), so memory stays bounded and the bar (``progress``:
+    images/s, ETA on stderr) moves.
     """
     dims = int(np.prod(loaded.meta.shape))
     chunk = chunk or max(1, min(1000, 256_000 // dims))
     if n <= 0:
         raise GenlabError(f"the number of samples must be positive, got {n}")
+    kwargs = sampling_kwargs(sampling_options(loaded, options))
     model = loaded.model
-    if not hasattr(model, "sample"):
-        raise GenlabError(f"family {loaded.config.family!r} does not generate samples")
-    options = {k: v for k, v in (options or {}).items() if v is not None}
-    accepted = inspect.signature(model.sample).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    unknown = [k for k in options if k not in accepted and not takes_any]
-    if unknown:
-        raise GenlabError(
-            f"family {loaded.config.family!r} does not take sampler option(s) "
-            f"{', '.join('--' + k for k in unknown)}"
-        )
+    assert isinstance(model, GenerativeModel), type(model).__name__
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
     parts = []
@@ -80,7 +83,7 @@ def sample_run(
     )
     with bar, torch.inference_mode():
         for start in range(0, n, chunk):
-            parts.append(model.sample(min(chunk, n - start), generator=g, **options).cpu())
+            parts.append(model.sample(min(chunk, n - start), generator=g, **kwargs).cpu())
             bar.update(len(parts[-1]))
     return torch.cat(parts)
 
@@ -176,7 +179,7 @@ def _eval_data(loaded: LoadedRun, data_overrides: Mapping[str, str]) -> Any:
     merged = {**base, **nest(data_overrides).get("data", {})}
     extra = [k for k in data_overrides if not k.startswith("data.")]
     if extra:
-        raise GenlabError(f"eval takes only data.* overrides, not {', '.join(extra)}")
+        raise GenlabError(f"eval takes only data.* and sample.* overrides, not {', '.join(extra)}")
     cfg = from_dict(DataConfig, merged, "data.")
     ds = load_data(cfg)
     if ds.meta.shape != loaded.meta.shape or ds.meta.levels != loaded.meta.levels:
@@ -209,6 +212,7 @@ def evaluate_run(
     samples: torch.Tensor | None = None,
     seed: int = 0,
     data_overrides: Mapping[str, str] | None = None,
+    sample_options: Mapping[str, Any] | None = None,
     progress: bool = False,
 ) -> dict[str, float]:
     """Metric name -> number for a run, always against the TEST split.
@@ -217,18 +221,21 @@ def evaluate_run(
     with ``bpd_se`` (standard error across images), ``bpd_images``, ``bpd_seconds`` and
     the numeric parts of the model's stated estimator as ``bpd_<key>`` (e.g. ``bpd_K``).
     Sample metrics (fd, kid, pr, sharpness) score ``samples`` (or ``n_samples`` fresh
-    ones) against the test split in the feature space of genlab's feature network.
+    ones, drawn with ``sample_options``) against the test split in the feature space of
+    genlab's feature network.
     ``progress`` shows bars (images/s, ETA) on stderr for the long steps.
     """
     from genlab.metrics import SAMPLE_METRICS, estimator_of, evaluate_samples, score_bits_per_dim
 
     check_metrics(metrics)
+    if samples is None and any(m in SAMPLE_METRICS for m in metrics):
+        sampling_options(loaded, sample_options)  # a bad option fails before any scoring
     ds = _eval_data(loaded, data_overrides or {})
     model = loaded.model
     device = next(model.parameters()).device
     out: dict[str, float] = {}
     if "bpd" in metrics:
-        if not hasattr(model, "nll"):
+        if not isinstance(model, GenerativeModel):
             raise GenlabError(f"family {loaded.config.family!r} has no likelihood (bpd)")
         with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             torch.manual_seed(seed)
@@ -243,7 +250,9 @@ def evaluate_run(
     wanted = [m for m in metrics if m in SAMPLE_METRICS]
     if wanted:
         if samples is None:
-            samples = sample_run(loaded, n_samples, seed=seed, progress=progress)
+            samples = sample_run(
+                loaded, n_samples, seed=seed, options=sample_options, progress=progress
+            )
         g = torch.Generator().manual_seed(seed)
         out.update(evaluate_samples(samples, ds, wanted, device=device, generator=g))
     out.update(_embedding_metrics(loaded, ds, metrics))
@@ -263,7 +272,7 @@ def _embedding_metrics(loaded: LoadedRun, ds: Any, metrics: Sequence[str]) -> di
     if not wanted:
         return {}
     model = loaded.model
-    if not hasattr(model, "embed"):
+    if not isinstance(model, RepresentationModel):
         raise GenlabError(
             f"{', '.join(wanted)}: family {loaded.config.family!r} has no embed; "
             "use a representation model (simclr, rotation, masked, triplet)"
@@ -272,7 +281,7 @@ def _embedding_metrics(loaded: LoadedRun, ds: Any, metrics: Sequence[str]) -> di
         raise GenlabError(f"{', '.join(wanted)} need labels; {ds.name!r} has none")
     out: dict[str, float] = {}
     if "accuracy" in wanted:
-        if not hasattr(model, "predict"):
+        if not isinstance(model, Predictor):
             raise GenlabError(
                 f"accuracy: family {loaded.config.family!r} does not classify; "
                 "train the classifier family"
@@ -283,7 +292,7 @@ def _embedding_metrics(loaded: LoadedRun, ds: Any, metrics: Sequence[str]) -> di
     test_emb = embed_all(model, ds.test.x)
     out |= retrieval_metrics(test_emb, ds.test.y, wanted)
     if "probe" in wanted or "knn" in wanted:
-        from genlab.ssl.probe import knn_accuracy, linear_probe
+        from genlab.metrics.probe import knn_accuracy, linear_probe
 
         train_emb = embed_all(model, ds.train.x)
         if "probe" in wanted:

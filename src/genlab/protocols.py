@@ -14,10 +14,12 @@ import torch
 __all__ = [
     "Denoiser",
     "GenerativeModel",
+    "Predictor",
     "Preparable",
     "RepresentationModel",
     "Sampler",
     "Trainable",
+    "ValidationScored",
 ]
 
 
@@ -26,9 +28,13 @@ class Trainable(Protocol):
     """What the one trainer needs: a loss and its named terms."""
 
     def loss(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, step: int | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Scalar loss to minimise and a dict of named scalar terms to log."""
+        """Scalar loss to minimise and a dict of named scalar terms to log.
+
+        ``step`` is the trainer's step (0 for the first update); a loss that changes over
+        training (the VAE's KL warm-up) reads it, None meaning "after any warm-up", and
+        every other loss ignores it."""
         ...
 
 
@@ -42,8 +48,12 @@ class GenerativeModel(Trainable, Protocol):
         *,
         y: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        **options: Any,
     ) -> torch.Tensor:
-        """``n`` samples in data space: same value range as the data, (n, *shape)."""
+        """``n`` samples in data space: same value range as the data, (n, *shape).
+
+        ``options`` are exactly the fields of the family's sampling-options dataclass
+        (``Family.sampling``), which states them and their ranges."""
         ...
 
     def nll(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,6 +67,24 @@ class RepresentationModel(Trainable, Protocol):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Embeddings (N, d) of a data-space batch."""
+        ...
+
+
+@runtime_checkable
+class ValidationScored(Protocol):
+    """Optional: a cheaper estimate of ``nll`` that ranks weights for selection."""
+
+    def validation_nll(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-example estimate (N,) in nats, noisier or looser than ``nll``."""
+        ...
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """A model that predicts classes (the ``classifier`` family)."""
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Predicted classes (N,) long of a data-space batch."""
         ...
 
 

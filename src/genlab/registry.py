@@ -28,11 +28,19 @@ class DatasetEntry:
     probe: str | None = None  # "module:function", fn(LoadOptions) -> folder, or DataError
     takes_arg: bool = False  # name:ARG (toy2d:moons, folder:PATH)
     note: str = ""
+    # "module:attribute" of the AugmentConfig its images are augmented with in training
+    # (genlab.data.augment.default_augment); None for vectors, which are never augmented
+    augment: str | None = None
 
 
 DATASETS: dict[str, DatasetEntry] = {
     "digits": DatasetEntry(
-        "genlab.data.digits:load_digits", "1x8x8", "17", "10", note="embedded (scikit-learn)"
+        "genlab.data.digits:load_digits",
+        "1x8x8",
+        "17",
+        "10",
+        note="embedded (scikit-learn)",
+        augment="genlab.data.augment:DIGITS",
     ),
     "toy2d": DatasetEntry(
         "genlab.data.toy2d:load_toy2d",
@@ -43,7 +51,12 @@ DATASETS: dict[str, DatasetEntry] = {
         note="toy2d:moons|circles|8gaussians|checkerboard|pinwheel|2spirals",
     ),
     "mnist": DatasetEntry(
-        "genlab.data.idx:load_mnist", "1x28x28", "256", "10", probe="genlab.data.idx:probe_mnist"
+        "genlab.data.idx:load_mnist",
+        "1x28x28",
+        "256",
+        "10",
+        probe="genlab.data.idx:probe_mnist",
+        augment="genlab.data.augment:HANDWRITING",
     ),
     "fashion-mnist": DatasetEntry(
         "genlab.data.idx:load_fashion_mnist",
@@ -51,9 +64,15 @@ DATASETS: dict[str, DatasetEntry] = {
         "256",
         "10",
         probe="genlab.data.idx:probe_fashion_mnist",
+        augment="genlab.data.augment:CLOTHES",
     ),
     "cifar10": DatasetEntry(
-        "genlab.data.cifar:load_cifar10", "3x32x32", "256", "10", probe="genlab.data.cifar:probe"
+        "genlab.data.cifar:load_cifar10",
+        "3x32x32",
+        "256",
+        "10",
+        probe="genlab.data.cifar:probe",
+        augment="genlab.data.augment:CIFAR10",
     ),
     "folder": DatasetEntry(
         "genlab.data.folder:load_folder",
@@ -62,6 +81,7 @@ DATASETS: dict[str, DatasetEntry] = {
         "subfolders",
         takes_arg=True,
         note="folder:PATH of PNG/JPEG images",
+        augment="genlab.data.augment:HANDWRITING",  # no policy of its own yet
     ),
 }
 

@@ -37,6 +37,7 @@ from genlab.family import Family, get_family
 from genlab.train import checkpoint as ckpt
 from genlab.train.distributed import DistInfo
 from genlab.train.seeding import seed_everything
+from genlab.warm_start import warm_start
 
 __all__ = [
     "LoadedRun",
@@ -373,6 +374,8 @@ def train_run(
     if dataset.root is not None:  # recorded, so sample/eval/study find it from any shell
         cfg = replace(cfg, data=replace(cfg.data, data_dir=dataset.root))
     model = build_model(cfg, dataset.meta)
+    if not resume:
+        warm_start(model, _trained_model)  # model.init=RUN, before anything is written
     dist_info = init_distributed(device)
 
     def trainer() -> Trainer:
@@ -452,6 +455,12 @@ def load_run(
                 ) from None
             return LoadedRun(cfg, meta, model.to(device).eval(), name)
     raise CheckpointError(f"{run} holds no weights (model.safetensors); was training interrupted?")
+
+
+def _trained_model(run: str) -> tuple[nn.Module, str]:
+    """(model, family name) of a trained run, on the CPU: what a warm start copies from."""
+    loaded = load_run(run, device="cpu")
+    return loaded.model, loaded.config.family
 
 
 def load(

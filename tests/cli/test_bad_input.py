@@ -256,8 +256,9 @@ BAD_SAMPLE = {
     "a folder": (["--out", "{tmp}/dir.png"], ["is a folder"]),
     "n zero": (["-n", "0", "--out", "{tmp}/x.png"], ["-n", "positive integer"]),
     "n text": (["-n", "many", "--out", "{tmp}/x.png"], ["-n", "'many'"]),
-    "sampler": (["--sampler", "ddim", "--out", "{tmp}/x.png"], ["'pixelwise'", "--sampler"]),
-    "steps": (["--steps", "10", "--out", "{tmp}/x.npz"], ["'pixelwise'", "--steps"]),
+    "sampler": (["--sampler", "ddim", "--out", "{tmp}/x.png"], ["pixelwise", "'sampler'"]),
+    "steps": (["--steps", "10", "--out", "{tmp}/x.npz"], ["pixelwise", "'steps'"]),
+    "option": (["steps=10", "--out", "{tmp}/x.npz"], ["unknown pixelwise sampling option"]),
     "override": (["train.lr=1", "--out", "{tmp}/x.png"], ["unrecognized arguments"]),
 }
 
@@ -295,7 +296,7 @@ def test_embedding_metrics_of_a_generative_run(cli, digits_run, device):
 
 def test_eval_only_takes_data_overrides(cli, digits_run, device):
     res = cli("eval", digits_run, "--metrics", "bpd", "train.lr=1", "--device", device.type)
-    res.error_line("only data.* overrides", "train.lr")
+    res.error_line("only data.* and sample.* overrides", "train.lr")
 
 
 EVAL_SAMPLES = {

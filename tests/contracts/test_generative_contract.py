@@ -1,5 +1,6 @@
 """One contract test over every registered generative family (on digits)."""
 
+import inspect
 import math
 from dataclasses import replace
 
@@ -8,7 +9,8 @@ import torch
 
 from genlab import registry
 from genlab.data import load_dataset
-from genlab.family import get_family
+from genlab.family import get_family, sampling_kwargs
+from genlab.protocols import GenerativeModel, Preparable
 from genlab.runs import load_run, make_config, train_run
 
 GENERATIVE = [n for n in registry.FAMILIES if get_family(n).kind == "generative"]
@@ -23,9 +25,10 @@ def digits():
 def test_loss_is_a_scalar_that_reaches_every_parameter(name, digits):
     fam = get_family(name)
     model = fam.build(fam.config(), digits.meta)
-    if hasattr(model, "prepare"):
+    assert isinstance(model, GenerativeModel)
+    if isinstance(model, Preparable):
         model.prepare(digits.train.x, digits.train.y)
-    loss, terms = model.loss(digits.train.x[:32], digits.train.y[:32])
+    loss, terms = model.loss(digits.train.x[:32], digits.train.y[:32], step=0)
     assert loss.ndim == 0 and math.isfinite(float(loss))
     assert all(v.ndim == 0 for v in terms.values())
     loss.backward()
@@ -46,6 +49,20 @@ def test_sample_and_nll_speak_the_data_space(name, digits):
     # a discrete likelihood can never beat 0 nats; as a density of the levels it is
     # at most log(levels) per dim for the uniform model
     assert float(nll.mean()) < 10 * digits.meta.dims * math.log(digits.levels)
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_sampling_options_are_the_keywords_of_sample(name, digits):
+    """The declared options dataclass and ``sample`` agree: every field is a keyword of
+    ``sample`` with the same default, and ``sample`` takes no option left undeclared."""
+    fam = get_family(name)
+    model = fam.build(fam.config(), digits.meta).eval()
+    params = inspect.signature(model.sample).parameters
+    takes = {k: p.default for k, p in params.items() if k not in ("n", "y", "generator")}
+    declared = sampling_kwargs(fam.sampling_options())
+    assert takes == declared
+    x = model.sample(3, generator=torch.Generator().manual_seed(0), **declared)
+    assert x.shape == (3, *digits.shape)
 
 
 @pytest.mark.parametrize("name", GENERATIVE)

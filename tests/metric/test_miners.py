@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 import torch
-from test_distances import loop_matrix
+from distance_loops import loop_matrix
 
 from genlab.metric import (
     BatchAllMiner,

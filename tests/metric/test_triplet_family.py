@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from genlab.data import load_dataset
+from genlab.data.augment import augment
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import to_centered
 from genlab.errors import ConfigError, GenlabError
@@ -25,7 +26,6 @@ from genlab.metric import (
     triplet_margin_loss,
 )
 from genlab.metric.model import JITTER
-from genlab.ssl.augment import augment
 
 DIGITS = DataMeta("digits", (1, 8, 8), 17, 10)
 TINY = {"embed_dim": 8, "channels": 4, "augment": False, "anchor": 0.0, "invariance": 0.0}

@@ -11,6 +11,7 @@ from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError, DataError
 from genlab.runs import load_data, load_run, make_config, train_run
 from genlab.ssl.finetune import ClassifierConfig, build_classifier
+from genlab.warm_start import warm_start
 
 DIGITS = DataMeta("digits", (1, 8, 8), 17, 10)
 TINY = {"model.channels": 4, "model.embed_dim": 8, "train.progress": False}
@@ -32,6 +33,11 @@ def test_label_fraction_keeps_a_balanced_train_subset_and_all_test():
         load_data(DataConfig(name="toy2d:moons", label_fraction=0.5))
 
 
+def _load(run):
+    loaded = load_run(run)
+    return loaded.model, loaded.config.family
+
+
 def _train(family, out, device, **extra):
     cfg = make_config(family, overrides={**TINY, "train.steps": 3, "train.device": device, **extra})
     return train_run(cfg, out, force=True)
@@ -43,7 +49,9 @@ def test_fine_tuning_starts_from_the_pretrained_encoder(tmp_path, device):
     cfg = ClassifierConfig(channels=4, embed_dim=8, init=str(pre))
     model = build_classifier(cfg, DIGITS)
     assert not torch.equal(model.encoder.net.first.weight, encoder["net.first.weight"])
-    model.prepare(torch.zeros(1, 1, 8, 8))
+    state = torch.get_rng_state()
+    warm_start(model, _load)
+    assert torch.equal(torch.get_rng_state(), state)  # training draws what it drew before
     for name, value in model.encoder.state_dict().items():
         assert torch.equal(value, encoder[name]), name
     # a saved classifier run holds its weights: loading never reads the init run again
@@ -72,12 +80,18 @@ def test_cross_entropy_equals_the_definition():
 
 def test_bad_init_runs_are_one_line_errors(tmp_path, device):
     with pytest.raises(ConfigError, match="no such run"):
-        build_classifier(ClassifierConfig(init=str(tmp_path / "nope")), DIGITS).prepare(
-            torch.zeros(1, 1, 8, 8)
-        )
+        warm_start(build_classifier(ClassifierConfig(init=str(tmp_path / "nope")), DIGITS), _load)
     pre = _train("simclr", tmp_path / "pre", device.type)
     wide = build_classifier(ClassifierConfig(channels=8, embed_dim=8, init=str(pre)), DIGITS)
     with pytest.raises(ConfigError, match="model.channels=4"):
-        wide.prepare(torch.zeros(1, 1, 8, 8))
+        warm_start(wide, _load)
+    quiet = {"train.steps": 2, "train.progress": False, "train.device": device.type}
+    pixels = train_run(make_config("pixelwise", overrides=quiet), tmp_path / "px", force=True)
+    with pytest.raises(ConfigError, match="a pixelwise run has no shared encoder"):
+        warm_start(build_classifier(ClassifierConfig(init=str(pixels)), DIGITS), _load)
+    vectors = DataMeta("vectors", (64,), None, 10)
+    other = build_classifier(ClassifierConfig(channels=4, embed_dim=8, init=str(pre)), vectors)
+    with pytest.raises(ConfigError, match="reads data of shape"):
+        warm_start(other, _load)
     with pytest.raises(ConfigError, match="labelled data"):
         build_classifier(ClassifierConfig(), DataMeta("toy", (2,), None, None))

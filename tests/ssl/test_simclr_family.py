@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from genlab.data import load_dataset
+from genlab.data.augment import default_augment, two_views
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import to_centered
 from genlab.errors import ConfigError
-from genlab.metric import NTXentLoss
-from genlab.ssl.augment import default_augment, two_views
+from genlab.nn.contrastive import NTXentLoss
 from genlab.ssl.simclr import SimCLRConfig, build_simclr, pair_accuracy
 
 CFG = SimCLRConfig(embed_dim=8, channels=4, proj_dim=6, proj_hidden=16, temperature=0.3)

@@ -147,3 +147,29 @@ def test_torch_compile_gives_the_same_losses(tmp_path, device):
         recs = [json.loads(x) for x in (tmp_path / flag / "metrics.jsonl").read_text().splitlines()]
         losses[flag] = [r["ce"] for r in recs if r["kind"] == "train"]
     assert losses["true"] == pytest.approx(losses["false"], rel=1e-3)
+
+
+class _StepRecorder(torch.nn.Module):
+    """A loss that records the step the trainer passes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.steps: list[int | None] = []
+
+    def loss(self, x, y=None, *, step=None):
+        self.steps.append(step)
+        return (self.w - 1.0) ** 2, {}
+
+
+def test_the_trainer_passes_its_step_to_the_loss(device):
+    from genlab.config import TrainConfig
+    from genlab.data import load_dataset
+    from genlab.train import Trainer
+
+    cfg = TrainConfig(
+        steps=7, batch_size=8, progress=False, val_fraction=0.0, ema=0.0, sample_every=0
+    )
+    model = _StepRecorder()
+    Trainer(model, load_dataset("digits"), cfg, None, device=device).fit()
+    assert model.steps == list(range(7))

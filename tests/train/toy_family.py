@@ -20,7 +20,7 @@ from torch import nn
 
 from genlab import registry
 from genlab.data.scaling import to_centered, to_index
-from genlab.family import Family
+from genlab.family import Family, NoSamplingOptions
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Toy(nn.Module):
             self._logits(x, 0.0).transpose(1, 2), k, reduction="none"
         ).sum(1)
 
-    def loss(self, x, y=None):
+    def loss(self, x, y=None, *, step=None):
         self.calls += 1
         k = to_index(x, self.meta.levels).flatten(1)
         logits = self._logits(x, self.config.noise)
@@ -67,7 +67,7 @@ class Toy(nn.Module):
         return torch.randint(0, self.meta.levels, (n, *self.meta.shape), generator=generator)
 
 
-FAMILY = Family(name="toy", config=ToyConfig, build=Toy)
+FAMILY = Family(name="toy", config=ToyConfig, build=Toy, sampling=NoSamplingOptions)
 
 
 def register() -> None:

@@ -56,18 +56,36 @@ def test_importance_sampled_nll_converges_to_the_ppca_closed_form():
     assert abs(gaps[2]) < 0.01
 
 
-def test_elbo_and_iwae_losses_and_kl_warmup():
+def test_an_old_state_dict_with_its_warmup_counter_still_loads():
+    """Runs saved before the trainer passed the step kept a ``steps_seen`` buffer."""
     model = build_vae(VAEConfig(latent=4, hidden=32, kl_warmup=10), DIGITS)
+    state = model.state_dict()
+    assert not any("steps_seen" in k for k in state)
+    old = {**state, "steps_seen": torch.tensor(123)}
+    fresh = build_vae(VAEConfig(latent=4, hidden=32, kl_warmup=10), DIGITS)
+    fresh.load_state_dict(old)  # strict: only the stale counter is dropped
+    for k, v in fresh.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    with pytest.raises(RuntimeError, match="other_key"):
+        fresh.load_state_dict({**state, "other_key": torch.tensor(1)})
+
+
+def test_elbo_and_iwae_losses_and_kl_warmup():
+    model = build_vae(VAEConfig(latent=4, hidden=32, kl_warmup=10, beta=2.0), DIGITS)
     x = torch.randint(0, 17, (8, 1, 8, 8))
-    assert model._kl_weight() == pytest.approx(0.1)
+    assert model.kl_weight(0) == pytest.approx(0.2) and model.kl_weight(5) == pytest.approx(1.2)
+    assert model.kl_weight(9) == model.kl_weight(500) == model.kl_weight(None) == 2.0
+    # the step reaches the loss: with the same noise, only the KL weight moves
     model.train()
-    for _ in range(5):
-        loss, terms = model.loss(x)
-    assert int(model.steps_seen) == 5 and model._kl_weight() == pytest.approx(0.6)
-    assert set(terms) == {"elbo_bpd", "kl"} and math.isfinite(float(loss))
-    model.eval()
-    model.loss(x)
-    assert int(model.steps_seen) == 5  # only training steps count
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        early, terms = model.loss(x, step=0)
+        torch.manual_seed(0)
+        late, _ = model.loss(x, step=9)
+    assert set(terms) == {"elbo_bpd", "kl"} and math.isfinite(float(early))
+    gap = float(late - early) * DIGITS.dims
+    assert gap == pytest.approx(1.8 * float(terms["kl"]), rel=1e-3)  # float32 loss
+    assert float(terms["kl"]) > 0
     iw = build_vae(VAEConfig(latent=4, hidden=32, iwae_k=5), DIGITS)
     loss, terms = iw.loss(x)
     loss.backward()

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from genlab.data.dataset import DataMeta
 from genlab.diffusion.model import DiffusionConfig, DiffusionModel, build_diffusion
+from genlab.diffusion.sampling import DiffusionSampling
 from genlab.family import Family, Overrides
 
-__all__ = ["FAMILY", "DiffusionConfig", "DiffusionModel", "build_diffusion"]
+__all__ = ["FAMILY", "DiffusionConfig", "DiffusionModel", "DiffusionSampling", "build_diffusion"]
 
 
 def data_defaults(meta: DataMeta, n_train: int) -> Overrides:
@@ -44,4 +45,5 @@ FAMILY = Family(
     data_defaults=data_defaults,
     presets={"digits": {"model.nll_timesteps": 32}},
     description="denoising diffusion (U-Net; ddpm, ddim, dpmpp, oneshot samplers; guidance)",
+    sampling=DiffusionSampling,
 )

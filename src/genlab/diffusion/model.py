@@ -29,7 +29,13 @@ from genlab.data.scaling import from_centered, to_centered
 from genlab.diffusion.bound import ERROR_POWER, snr_proposal, stratified_timesteps
 from genlab.diffusion.guidance import drop_labels, guide
 from genlab.diffusion.parameterization import min_snr_weight, target, x0_from
-from genlab.diffusion.samplers import DEFAULT_SPACING, SAMPLERS, SampleOutput, timestep_grid
+from genlab.diffusion.samplers import (
+    DEFAULT_SPACING,
+    SAMPLERS,
+    SampleOutput,
+    Spacing,
+    timestep_grid,
+)
 from genlab.diffusion.samplers.base import noise_like
 from genlab.diffusion.schedule import NoiseSchedule
 from genlab.errors import ConfigError, GenlabError
@@ -152,8 +158,9 @@ class DiffusionModel(nn.Module):
     # ---------------------------------------------------------------- training
 
     def loss(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, step: int | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The denoising loss of a random timestep per image; ``step`` is not used."""
         x0 = self._to_model(x)
         n = x0.shape[0]
         t = torch.randint(1, self.schedule.T + 1, (n,), device=x0.device)
@@ -290,17 +297,22 @@ class DiffusionModel(nn.Module):
         steps: int | None = None,
         guidance: float | None = None,
         eta: float | None = None,
-        spacing: str | None = None,
+        spacing: Spacing | None = None,
         keep_steps: bool = False,
     ) -> SampleOutput:
-        """Samples in model space ([-1, 1]) with the sampler's output record."""
+        """Samples in model space ([-1, 1]) with the sampler's output record; options as
+        in :class:`~genlab.diffusion.sampling.DiffusionSampling` (None: the model's)."""
         cfg = self.config
         name = sampler or cfg.sampler
         if name not in SAMPLERS:
-            raise GenlabError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+            raise GenlabError(
+                f"sampler={name!r} is an unknown sampler; choose one of {', '.join(SAMPLERS)}"
+            )
         k = steps or (1 if name == "oneshot" else cfg.sample_steps)
         if k > self.schedule.T:
-            raise GenlabError(f"--steps {k} exceeds the model's {self.schedule.T} timesteps")
+            raise GenlabError(
+                f"steps={k} exceeds the model's {self.schedule.T} timesteps (model.timesteps)"
+            )
         device = next(self.parameters()).device
         gen_device = generator.device if generator is not None else device
         shape = (n, *self.meta.shape)
@@ -316,7 +328,7 @@ class DiffusionModel(nn.Module):
         options: dict[str, Any] = {}
         if eta is not None:
             if name != "ddim":
-                raise GenlabError("--eta applies to the ddim sampler only")
+                raise GenlabError(f"eta applies to sampler=ddim only, not sampler={name}")
             options["eta"] = eta
         fn = self.denoiser(y, cfg.guidance if guidance is None else guidance, cfg.clip)
         return SAMPLERS[name](
@@ -332,22 +344,31 @@ class DiffusionModel(nn.Module):
         generator: torch.Generator | None = None,
         sampler: str | None = None,
         steps: int | None = None,
-        guidance: float | None = None,
         eta: float | None = None,
+        spacing: Spacing | None = None,
+        guidance: float | None = None,
         label: int | None = None,
     ) -> torch.Tensor:
         """``n`` samples in data space (n, C, H, W), integer levels; ``label`` gives every
-        sample that class (``y`` gives one per sample)."""
+        sample that class (``y`` gives one per sample). The options are the fields of
+        :class:`~genlab.diffusion.sampling.DiffusionSampling`."""
         if label is not None:
             if not 0 <= label < self.num_classes:
                 raise GenlabError(
-                    f"--label {label}: the model knows classes 0..{self.num_classes - 1}"
+                    f"label={label}: the model knows classes 0..{self.num_classes - 1}"
                     if self.num_classes
-                    else "--label needs a model trained with model.conditional=true"
+                    else "label needs a model trained with model.conditional=true"
                 )
             y = torch.full((n,), label, dtype=torch.long)
         out = self.generate(
-            n, y=y, generator=generator, sampler=sampler, steps=steps, guidance=guidance, eta=eta
+            n,
+            y=y,
+            generator=generator,
+            sampler=sampler,
+            steps=steps,
+            guidance=guidance,
+            eta=eta,
+            spacing=spacing,
         )
         return from_centered(out.sample, self.levels)
 

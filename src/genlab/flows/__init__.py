@@ -5,9 +5,9 @@ from __future__ import annotations
 from genlab.data.dataset import DataMeta
 from genlab.family import Family, Overrides, by_size
 from genlab.flows.architectures import FLAT_MAX
-from genlab.flows.model import FlowConfig, FlowModel
+from genlab.flows.model import FlowConfig, FlowModel, FlowSampling
 
-__all__ = ["FAMILY", "LARGE_IMAGES", "FlowConfig", "FlowModel"]
+__all__ = ["FAMILY", "LARGE_IMAGES", "FlowConfig", "FlowModel", "FlowSampling"]
 
 # images of more than FLAT_MAX values (28x28, 3x32x32): chosen on Fashion-MNIST by
 # validation bits/dim at equal CPU time (benchmarks/flow_defaults_fashion.py); the run
@@ -58,4 +58,5 @@ FAMILY = Family(
     # validation every 100 steps: on 1437 images the best test value comes early
     presets={"digits": {"train.eval_every": 100}},
     description="normalizing flows (realnvp, glow, nsf), none|uniform|variational dequantization",
+    sampling=FlowSampling,
 )

@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from genlab.config import check_fields, ranged
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import from_unit, to_index
 from genlab.errors import ConfigError
@@ -43,7 +44,7 @@ from genlab.flows.transforms import (
 )
 from genlab.nn import MLP, ConvResNet
 
-__all__ = ["FlowConfig", "FlowModel"]
+__all__ = ["FlowConfig", "FlowModel", "FlowSampling"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,19 @@ class FlowConfig:
     tail_bound: float = 4.0  # nsf spline interval [-B, B]
     deq_steps: int = 4  # couplings of the variational dequantizer
     deq_hidden: int = 32  # width of the variational dequantizer's networks
+
+
+@dataclass(frozen=True)
+class FlowSampling:
+    """Sampling options of the ``flow`` family (``genlab sample RUN temperature=0.7``):
+    ``temperature`` scales the base noise, z ~ N(0, T^2 I) (Kingma & Dhariwal 2018, Glow,
+    sec. 5); below 1 it trades diversity for typical samples, 0 gives the flow's image of
+    z = 0 for every sample."""
+
+    temperature: float = ranged(1.0, lambda v: v >= 0, "at least 0 (1: the model itself)")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 class FlowModel(nn.Module):
@@ -144,8 +158,9 @@ class FlowModel(nn.Module):
         return -(t["log_pz"] + t["logdet"] + t["pre"])
 
     def loss(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, step: int | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The dequantized negative log-likelihood in nats/dim; ``step`` is not used."""
         t = self.log_terms(x)
         nll = -(t["log_pz"] + t["logdet"] + t["pre"]).mean()
         per_dim = nll / self.meta.dims  # nats/dim: one learning rate for every data size
@@ -167,7 +182,8 @@ class FlowModel(nn.Module):
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
     ) -> torch.Tensor:
-        """``n`` samples in data space: integers (n, C, H, W) or floats (n, D)."""
+        """``n`` samples in data space: integers (n, C, H, W) or floats (n, D), from base
+        noise scaled by ``temperature`` (see :class:`FlowSampling`)."""
         device = next(self.parameters()).device
         gen_device = generator.device if generator is not None else device
         z = torch.randn((n, *self.shape), generator=generator, device=gen_device).to(device)

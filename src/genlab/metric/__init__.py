@@ -1,4 +1,6 @@
-"""Metric learning: distances (smaller = closer), triplet miners and losses.
+"""Metric learning: triplet miners and losses, and the triplet family. The distances
+(smaller = closer; :mod:`genlab.metrics.distances`) and NT-Xent
+(:mod:`genlab.nn.contrastive`) live in the layers below and are re-exported here.
 
 Strategies are passed in as constructor arguments::
 
@@ -7,13 +9,9 @@ Strategies are passed in as constructor arguments::
 """
 
 from genlab.family import Family
-from genlab.metric.distances import Cosine, Distance, Euclidean
 from genlab.metric.losses import (
-    NTXentLoss,
     TripletMarginLoss,
     geometry_stress,
-    nt_xent,
-    supervised_nt_xent,
     triplet_margin_loss,
     triplet_margin_terms,
 )
@@ -27,7 +25,9 @@ from genlab.metric.miners import (
     Triplets,
 )
 from genlab.metric.model import TripletConfig, TripletModel, build_triplet, make_miner
-from genlab.ssl.encoder import TRAIN_DEFAULTS
+from genlab.metrics.distances import Cosine, Distance, Euclidean
+from genlab.nn.contrastive import NTXentLoss, nt_xent, supervised_nt_xent
+from genlab.nn.encoder import TRAIN_DEFAULTS
 
 __all__ = [
     "TRIPLET_FAMILY",

@@ -30,7 +30,8 @@ from typing import Protocol
 
 import torch
 
-from genlab.metric.distances import Distance, Euclidean
+from genlab.metrics.distances import Distance, Euclidean
+from genlab.nn.contrastive import label_masks
 
 __all__ = [
     "BatchAllMiner",
@@ -43,7 +44,6 @@ __all__ = [
     "Triplets",
     "anchor_chunk_size",
     "batch_hard_triplets",
-    "label_masks",
     "negative_runs",
     "random_triplets",
 ]
@@ -123,13 +123,6 @@ class Miner(Protocol):
 def anchor_chunk_size(batch: int) -> int:
     """Anchors per chunk so that ``chunk * batch^2 <= MAX_CHUNK_ELEMENTS`` (at least 1)."""
     return max(1, MAX_CHUNK_ELEMENTS // max(1, batch * batch))
-
-
-def label_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(positive, negative) bool (B, B): same label and not itself; different label."""
-    same = labels[:, None] == labels[None, :]
-    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
-    return same & ~eye, ~same
 
 
 def _check(dist_or_embeddings: torch.Tensor, labels: torch.Tensor) -> None:

@@ -1,6 +1,6 @@
 """The ``triplet`` family: a metric embedding learnt from labels.
 
-The encoder (:class:`genlab.ssl.encoder.Encoder`) maps each example to an embedding
+The encoder (:class:`genlab.nn.encoder.Encoder`) maps each example to an embedding
 (L2-normalised with ``normalize``), trained with the triplet margin loss
 ``relu(d(a,p) - d(a,n) + margin)`` over the triplets a miner picks in each batch
 (Schroff et al. 2015, Eq. 1; miners: Hermans et al. 2017), or with the supervised
@@ -48,13 +48,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.data.augment import AugmentConfig, augment, two_views
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError, GenlabError
-from genlab.metric.distances import Cosine, Distance, Euclidean
-from genlab.metric.losses import NTXentLoss, TripletMarginLoss, geometry_stress
+from genlab.metric.losses import TripletMarginLoss, geometry_stress
 from genlab.metric.miners import BatchAllMiner, BatchHardMiner, Miner, RandomMiner, SemiHardMiner
-from genlab.ssl.augment import AugmentConfig, augment, two_views
-from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
+from genlab.metrics.distances import Distance, as_distance
+from genlab.nn.contrastive import NTXentLoss
+from genlab.nn.encoder import Encoder, EncoderConfig, spawn_generator
 
 __all__ = [
     "JITTER",
@@ -119,7 +120,7 @@ class TripletModel(nn.Module):
         super().__init__()
         self.config, self.meta = config, meta
         self.encoder = Encoder.from_config(config, meta)
-        distance: Distance = Euclidean() if config.distance == "euclidean" else Cosine()
+        distance: Distance = as_distance(config.distance)
         miner = make_miner(config.miner, config.margin, distance)
         self.triplet = TripletMarginLoss(config.margin, distance=distance, miner=miner)
         self.ntxent = NTXentLoss(config.temperature)
@@ -135,6 +136,7 @@ class TripletModel(nn.Module):
         x: torch.Tensor,
         y: torch.Tensor | None = None,
         *,
+        step: int | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The metric loss of the batch's embeddings with labels ``y`` (N,).

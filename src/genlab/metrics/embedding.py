@@ -3,7 +3,7 @@ embedding metrics.
 
 ``recall@K`` and ``map@r``: leave-one-out retrieval among the TEST images (restricted
 to ``data.classes`` when set, e.g. classes never seen in training). ``probe`` and
-``knn`` (ssl/probe.py) fit on the TRAIN split's frozen embeddings and score TEST.
+``knn`` (metrics/probe.py) fit on the TRAIN split's frozen embeddings and score TEST.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def is_embedding_metric(name: str) -> bool:
 def embed_all(model: SupportsEmbed, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
     """Embeddings (N, d) of data (N, ...) in float32 on the CPU, in eval mode, batched."""
     device = _device(model)
-    was_training = getattr(model, "training", False)
+    was_training = isinstance(model, torch.nn.Module) and model.training
     if isinstance(model, torch.nn.Module):
         model.eval()
     parts = []

@@ -7,45 +7,27 @@ neighbours shares the query's label. MAP@R is from Musgrave et al. 2020,
 "A Metric Learning Reality Check", Sec. 3.2.
 
 Ranking is deterministic: neighbours are ordered by distance, ties by lower
-index (what a stable sort gives). Distances are computed in float64,
+index (what a stable sort gives). Distances are those of :mod:`genlab.metrics.distances`
+(a :class:`~genlab.metrics.distances.Distance` or its name), computed in float64,
 ``chunk_size`` queries at a time, so memory is O(chunk_size * N), never N x N.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Literal
 
 import torch
-import torch.nn.functional as F
+
+from genlab.metrics.distances import Distance, DistanceName, as_distance
 
 __all__ = [
-    "Distance",
     "map_at_r",
     "nearest_neighbours",
-    "pairwise_distance",
     "recall_at_k",
     "retrieval_scores",
 ]
 
-Distance = Literal["euclidean", "cosine"]
-
 _CHUNK = 1024
-
-
-def pairwise_distance(
-    queries: torch.Tensor, keys: torch.Tensor, distance: Distance
-) -> torch.Tensor:
-    """(Q, N) distances from queries (Q, D) to keys (N, D).
-
-    ``"euclidean"``: ``|q - x|``; ``"cosine"``: ``1 - cos(q, x)`` (zero vectors are
-    at distance 1 from everything).
-    """
-    if distance == "euclidean":
-        return torch.cdist(queries, keys)
-    if distance == "cosine":
-        return 1.0 - F.normalize(queries, dim=1) @ F.normalize(keys, dim=1).T
-    raise ValueError(f"unknown distance {distance!r}; use 'euclidean' or 'cosine'")
 
 
 def _k_smallest(dist: torch.Tensor, k: int) -> torch.Tensor:
@@ -69,13 +51,14 @@ def _neighbour_chunks(
     keys: torch.Tensor,
     k: int,
     *,
-    distance: Distance,
+    distance: Distance | DistanceName,
     chunk_size: int,
     exclude_self: bool,
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield (start, (C, k) indices into keys of the k nearest) for queries[start : start + C]."""
+    measure = as_distance(distance)
     for start in range(0, len(queries), chunk_size):
-        dist = pairwise_distance(queries[start : start + chunk_size], keys, distance)  # (C, N)
+        dist = measure.pairwise(queries[start : start + chunk_size], keys)  # (C, N)
         if exclude_self:
             rows = torch.arange(len(dist), device=dist.device)
             dist[rows, rows + start] = torch.inf  # never chosen, as k < N
@@ -87,7 +70,7 @@ def nearest_neighbours(
     keys: torch.Tensor,
     k: int,
     *,
-    distance: Distance = "euclidean",
+    distance: Distance | DistanceName = "euclidean",
     chunk_size: int = _CHUNK,
     exclude_self: bool = False,
 ) -> torch.Tensor:
@@ -112,7 +95,7 @@ def recall_at_k(
     labels: torch.Tensor,
     ks: Sequence[int] = (1,),
     *,
-    distance: Distance = "euclidean",
+    distance: Distance | DistanceName = "euclidean",
     chunk_size: int = _CHUNK,
 ) -> dict[int, float]:
     """{k: Recall@k} of embeddings (N, D) with labels (N,), each in [0, 1].
@@ -129,7 +112,7 @@ def map_at_r(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
     *,
-    distance: Distance = "euclidean",
+    distance: Distance | DistanceName = "euclidean",
     chunk_size: int = _CHUNK,
 ) -> float:
     """MAP@R of embeddings (N, D) with labels (N,), in [0, 1] (Musgrave et al. 2020, Sec. 3.2).
@@ -147,7 +130,7 @@ def retrieval_scores(
     labels: torch.Tensor,
     *,
     ks: Sequence[int] = (1,),
-    distance: Distance = "euclidean",
+    distance: Distance | DistanceName = "euclidean",
     chunk_size: int = _CHUNK,
 ) -> dict[str, float]:
     """{"recall@k": ... for k in ks, "map@r": ...} of embeddings (N, D) with labels (N,).
@@ -163,7 +146,7 @@ def _scores(
     labels: torch.Tensor,
     ks: Sequence[int],
     with_map: bool,
-    distance: Distance,
+    distance: Distance | DistanceName,
     chunk_size: int,
 ) -> dict[str, float]:
     """Recall@k for k in ks (and MAP@R if with_map), from the chunked neighbour lists."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genlab.family import Family
+from genlab.family import Family, NoSamplingOptions
 from genlab.pixelwise.model import Pixelwise, PixelwiseConfig
 
 __all__ = ["FAMILY", "Pixelwise", "PixelwiseConfig"]
@@ -25,4 +25,5 @@ FAMILY = Family(
         "train.sample_every": 500,
     },
     description="independent categorical per dimension, add-one prior (bits/dim baseline)",
+    sampling=NoSamplingOptions,
 )

@@ -68,7 +68,7 @@ class Pixelwise(nn.Module):
         return {"estimator": "exact"}
 
     def loss(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, step: int | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         nll = self.nll(x).mean()
         prior = -self.config.prior * self.log_probs().sum() / self.n_train

@@ -1,12 +1,14 @@
-"""Self-supervised representation learning: augmentations, the shared encoder, SimCLR and
-the pretext tasks (rotation, masked reconstruction), each a family; probes live in
-``genlab.ssl.probe`` (imported on use: it needs scikit-learn)."""
+"""Self-supervised representation learning: SimCLR and the pretext tasks (rotation, masked
+reconstruction), each a family, and the classifier family (``genlab.ssl.finetune``) that
+fine-tunes their encoder. The shared encoder is ``genlab.nn.encoder``, the augmentations
+``genlab.data.augment``, the probes ``genlab.metrics.probe`` (imported on use: it needs
+scikit-learn); the first two are re-exported here."""
 
 from __future__ import annotations
 
+from genlab.data.augment import AugmentConfig, augment, default_augment, two_views
 from genlab.family import Family
-from genlab.ssl.augment import AugmentConfig, augment, default_augment, two_views
-from genlab.ssl.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig, spawn_generator
+from genlab.nn.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig, spawn_generator
 from genlab.ssl.pretext import (
     MaskedConfig,
     MaskedReconstruction,

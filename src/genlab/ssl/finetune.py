@@ -8,25 +8,24 @@ Without ``init`` it is the same network trained from scratch: the baseline that
 pretraining must beat with the same labels. ``data.label_fraction`` chooses how many
 labels (class-balanced, seeded by ``data.seed``).
 
-The encoder weights are copied in :meth:`Classifier.prepare` (before the first step,
-never on load), so a saved classifier run holds all its weights and does not need the
-``init`` run any more.
+The run layer (:mod:`genlab.warm_start`) copies the encoder weights through
+:meth:`Classifier.warm_start` before the first step, never on load or resume, so a saved
+classifier run holds all its weights and does not need the ``init`` run any more.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.data.augment import default_augment
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError
 from genlab.family import Family
-from genlab.ssl.augment import default_augment
-from genlab.ssl.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig
+from genlab.nn.encoder import TRAIN_DEFAULTS, Encoder, EncoderConfig
 
 __all__ = ["FAMILY", "Classifier", "ClassifierConfig", "build_classifier"]
 
@@ -53,10 +52,25 @@ class Classifier(nn.Module):
         self.head = nn.Linear(config.embed_dim, int(meta.num_classes or 0))
         self.augment = default_augment(meta.name) if config.augment else None
 
-    def prepare(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
-        """Copy the encoder weights of ``model.init`` (once, before training)."""
-        if self.config.init:
-            self.encoder.load_state_dict(_pretrained_encoder(self.config.init, self.config))
+    @property
+    def init_run(self) -> str:
+        """``model.init``: the representation run whose encoder starts training."""
+        return self.config.init
+
+    def warm_start(self, encoder: Encoder) -> None:
+        """Copy the weights of ``encoder`` (the ``model.init`` run's) into this encoder."""
+        differ = self.encoder.differences(encoder)
+        if differ:
+            raise ConfigError(
+                f"model.init={self.config.init}: its encoder differs from this one; "
+                f"set {' '.join(differ)}"
+            )
+        if encoder.shape != self.encoder.shape:
+            raise ConfigError(
+                f"model.init={self.config.init}: its encoder reads data of shape "
+                f"{encoder.shape}, this run's data has shape {self.encoder.shape}"
+            )
+        self.encoder.load_state_dict(encoder.state_dict())
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Model-space batch (N, *shape) -> class logits (N, classes)."""
@@ -68,7 +82,7 @@ class Classifier(nn.Module):
         return self.head(self.drop(rep))
 
     def loss(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, step: int | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if y is None:
             raise ConfigError("the classifier family trains on labels; this data has none")
@@ -84,29 +98,6 @@ class Classifier(nn.Module):
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Data-space batch -> predicted classes (N,)."""
         return self.logits(self.encoder.centered(x)).argmax(1)
-
-
-def _pretrained_encoder(init: str, cfg: ClassifierConfig) -> dict[str, torch.Tensor]:
-    """The encoder state dict of run ``init``; one ConfigError if it cannot serve."""
-    from genlab.runs import load_run
-
-    if not Path(init).is_dir():
-        raise ConfigError(f"model.init={init}: no such run folder")
-    loaded = load_run(init, device="cpu")
-    encoder = getattr(loaded.model, "encoder", None)
-    if not isinstance(encoder, Encoder):
-        raise ConfigError(
-            f"model.init={init}: a {loaded.config.family} run has no shared encoder; "
-            "use a simclr, rotation, masked or triplet run"
-        )
-    theirs = {f.name: getattr(loaded.model.config, f.name) for f in fields(EncoderConfig)}
-    ours = {f.name: getattr(cfg, f.name) for f in fields(EncoderConfig)}
-    differ = [f"model.{k}={v}" for k, v in theirs.items() if ours[k] != v and k != "dropout"]
-    if differ or loaded.meta.shape != encoder.shape:
-        raise ConfigError(
-            f"model.init={init}: its encoder differs from this one; set {' '.join(differ)}"
-        )
-    return encoder.state_dict()
 
 
 def build_classifier(cfg: ClassifierConfig, meta: DataMeta) -> Classifier:

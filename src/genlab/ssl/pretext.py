@@ -11,7 +11,7 @@ fill value, and a decoder from the representation predicts every pixel; the loss
 mean squared error on the masked pixels only (MAE, Sec. 3: "loss only on masked
 patches"), in the centred space [-1, 1].
 
-Light augmentation (:func:`genlab.ssl.augment.default_augment`) is applied in training
+Light augmentation (:func:`genlab.data.augment.default_augment`) is applied in training
 only, before rotating or masking: on 1437 digits both tasks are learnt to near
 perfection within a few hundred steps, and new views every step keep the encoder from
 memorising the training images. Validation and ``embed`` never augment.
@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.data.augment import default_augment
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError
 from genlab.nn import MLP
-from genlab.ssl.augment import default_augment
-from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
+from genlab.nn.encoder import Encoder, EncoderConfig, spawn_generator
 
 __all__ = [
     "MaskedConfig",
@@ -128,6 +128,7 @@ class RotationPrediction(nn.Module):
         x: torch.Tensor,
         y: torch.Tensor | None = None,
         *,
+        step: int | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Mean cross-entropy over the 4N rotated copies; logs the rotation accuracy."""
@@ -198,6 +199,7 @@ class MaskedReconstruction(nn.Module):
         x: torch.Tensor,
         y: torch.Tensor | None = None,
         *,
+        step: int | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """MSE on the masked entries; logs the MSE on the visible ones as well."""

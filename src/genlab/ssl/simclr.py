@@ -1,7 +1,7 @@
 """The ``simclr`` family: contrastive learning of two augmented views (Chen et al. 2020).
 
 Each image x gives two views ``t(x), t'(x)`` drawn from the augmentation family
-(:func:`genlab.ssl.augment.default_augment` of the dataset); the encoder f gives
+(:func:`genlab.data.augment.default_augment` of the dataset); the encoder f gives
 ``h = f(t(x))`` and a 2-layer projection head g gives ``z = g(h)``. NT-Xent (Eq. 1) makes
 each view's z pick its partner among the 2N - 1 others of the batch, by cosine
 similarity over a temperature. The representation kept is h, before the head (Sec. 4.2:
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genlab.data.augment import AugmentConfig, default_augment, two_views
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError
-from genlab.metric.distances import cosine_similarity
-from genlab.metric.losses import NTXentLoss
+from genlab.metrics.distances import cosine_similarity
 from genlab.nn import MLP
-from genlab.ssl.augment import AugmentConfig, default_augment, two_views
-from genlab.ssl.encoder import Encoder, EncoderConfig, spawn_generator
+from genlab.nn.contrastive import NTXentLoss
+from genlab.nn.encoder import Encoder, EncoderConfig, spawn_generator
 
 __all__ = ["SimCLR", "SimCLRConfig", "build_simclr", "pair_accuracy"]
 
@@ -79,6 +79,7 @@ class SimCLR(nn.Module):
         x: torch.Tensor,
         y: torch.Tensor | None = None,
         *,
+        step: int | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """NT-Xent of the two views' projections; labels are ignored. ``generator``

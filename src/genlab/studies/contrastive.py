@@ -35,6 +35,8 @@ from typing import Any
 
 import torch
 
+from genlab.metric.geometry import margin_satisfied, pair_distances
+from genlab.metrics.distances import as_distance
 from genlab.studies.base import Budget, Study, StudyResult, say, train_quietly, verdict_of
 from genlab.studies.contrastive_report import (
     distances_figure,
@@ -56,8 +58,6 @@ __all__ = [
     "ContrastiveSettings",
     "checks",
     "configurations",
-    "margin_satisfied",
-    "pair_distances",
     "run",
 ]
 
@@ -316,7 +316,7 @@ def _scores(
         scores = retrieval_scores(e, y, ks=(1,), distance=distance)
         out[f"{split}_recall_at_1"], out[f"{split}_map_at_r"] = scores["recall@1"], scores["map@r"]
         if split in ("seen", "unseen"):
-            d = _distance_matrix(e, distance)
+            d = as_distance(distance).pairwise(e)
             out[f"{split}_margin_satisfied"] = margin_satisfied(d, y, model_cfg.margin)
             out[f"{split}_mean_distance"] = float(d.sum()) / (len(d) * (len(d) - 1))
     return out
@@ -331,44 +331,6 @@ def _log_stats(run: Path) -> dict[str, float | None]:
         "active_fraction": read_curves(run, "active_fraction").last_train(),
         "selected_step": None if best is None else float(best[0]),
     }
-
-
-def _distance_matrix(e: torch.Tensor, distance: str) -> torch.Tensor:
-    """(N, N) distances between embeddings (N, d) with the family's distance."""
-    from genlab.metric.distances import Cosine, Euclidean
-
-    return (Euclidean() if distance == "euclidean" else Cosine()).pairwise(e)
-
-
-def pair_distances(e: torch.Tensor, labels: torch.Tensor, distance: str) -> dict[str, torch.Tensor]:
-    """Distances of embeddings (N, d) with labels (N,): ``positive`` (P,) and ``negative``
-    (M,) over unordered pairs i < j of the same / another class, and ``gap`` (T,), the
-    ``d(a, n) - d(a, p)`` of every triplet (anchor a, positive p != a, negative n)."""
-    d = _distance_matrix(e, distance)
-    same = labels[:, None] == labels[None, :]
-    upper = torch.ones_like(same).triu(1)
-    valid = _triplets(labels)
-    gap = d[:, None, :] - d[:, :, None]  # (a, p, n): d(a, n) - d(a, p)
-    return {
-        "positive": d[same & upper],
-        "negative": d[~same & upper],
-        "gap": gap[valid].float(),
-    }
-
-
-def _triplets(labels: torch.Tensor) -> torch.Tensor:
-    """(N, N, N) bool: (a, p, n) is a triplet (p of a's class, p != a; n of another)."""
-    same = labels[:, None] == labels[None, :]
-    pos = same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
-    return pos[:, :, None] & ~same[:, None, :]
-
-
-def margin_satisfied(d: torch.Tensor, labels: torch.Tensor, margin: float) -> float:
-    """Share of all triplets (a, p, n) of distances d (N, N) and labels (N,) whose
-    hinge ``relu(d(a,p) - d(a,n) + margin)`` is zero, i.e. ``d(a,n) >= d(a,p) + margin``."""
-    valid = _triplets(labels)
-    ok = d[:, None, :] - d[:, :, None] >= margin  # (a, p, n)
-    return float((ok & valid).sum()) / float(valid.sum())
 
 
 def _evidence(

@@ -20,8 +20,8 @@ from typing import Any
 
 from genlab.errors import TrainingDiverged
 from genlab.studies.base import Budget, Study, StudyResult, say, train_quietly, verdict_of
-from genlab.studies.curves import Curves, StepRecorder, read_curves
-from genlab.studies.dequantization_report import curves_figure, evidence_table, summary
+from genlab.studies.curves import StepRecorder, read_curves
+from genlab.studies.dequantization_report import ModeRun, curves_figure, evidence_table, summary
 
 __all__ = ["MODES", "SETTINGS", "STUDY", "DequantSettings", "ModeRun", "run"]
 
@@ -52,19 +52,6 @@ SETTINGS: dict[str, DequantSettings] = {
     "quick": DequantSettings(steps=1200),
     "full": DequantSettings(steps=3000),  # the flow family's default
 }
-
-
-@dataclass
-class ModeRun:
-    """One dequantization mode: its curves and test bits/dim (None when not measured)."""
-
-    mode: str
-    curves: Curves
-    run: Path | None = None
-    diverged: str = ""  # the trainer's message when the loss became non-finite
-    test_end: float | None = None  # EMA weights at the last step
-    test_best: float | None = None  # weights chosen on validation
-    test_as_uniform: float | None = None  # none only: its density under the uniform bound
 
 
 def run(

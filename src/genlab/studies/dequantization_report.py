@@ -1,16 +1,16 @@
-"""Table, figure and summary of the ``dequantization`` study (see dequantization.py)."""
+"""Table, figure and summary of the ``dequantization`` study (see dequantization.py), and
+:class:`ModeRun`, the record of one trained mode that the study fills and these read."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from genlab.studies.base import Figure, Table, pyplot, save_figure
+from genlab.studies.curves import Curves
 
-if TYPE_CHECKING:
-    from genlab.studies.dequantization import ModeRun
-
-__all__ = ["curves_figure", "evidence_table", "summary"]
+__all__ = ["ModeRun", "curves_figure", "evidence_table", "summary"]
 
 COLORS = {"none": "tab:red", "uniform": "tab:blue", "variational": "tab:green"}
 IS_BOUND = {
@@ -18,6 +18,19 @@ IS_BOUND = {
     "uniform": "yes (uniform dequantization bound)",
     "variational": "yes (variational dequantization bound)",
 }
+
+
+@dataclass
+class ModeRun:
+    """One dequantization mode: its curves and test bits/dim (None when not measured)."""
+
+    mode: str
+    curves: Curves
+    run: Path | None = None
+    diverged: str = ""  # the trainer's message when the loss became non-finite
+    test_end: float | None = None  # EMA weights at the last step
+    test_best: float | None = None  # weights chosen on validation
+    test_as_uniform: float | None = None  # none only: its density under the uniform bound
 
 
 def evidence_table(

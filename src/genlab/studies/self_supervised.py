@@ -185,8 +185,8 @@ def _probe_all(
     representation (pixels, untrained encoder, each pretrained one) per label fraction,
     and those representations of (train, test)."""
     from genlab.metrics.embedding import embed_all
+    from genlab.metrics.probe import label_subset, linear_probe
     from genlab.runs import load_run
-    from genlab.ssl.probe import label_subset, linear_probe
 
     train, test = dataset.train, dataset.test
     features = {"pixels": (train.x.flatten(1).float(), test.x.flatten(1).float())}
@@ -255,7 +255,7 @@ def _repeats(
     pixels') and the scratch classifier on label subsets 1..subsets-1 (subset 0 is the
     table's), and the means over all subsets: ``{row}_accuracy_{share}_seed{k}`` and
     ``{row}_mean_{share}``."""
-    from genlab.ssl.probe import label_subset, linear_probe
+    from genlab.metrics.probe import label_subset, linear_probe
 
     f, key = CLAIM_FRACTION, pct(CLAIM_FRACTION)
     train, test = dataset.train, dataset.test
@@ -316,7 +316,7 @@ def _one_per_class(split: Any) -> torch.Tensor:
 
 
 def _label_counts(s: SSLSettings, dataset: Any) -> dict[float, int]:
-    from genlab.ssl.probe import label_subset
+    from genlab.metrics.probe import label_subset
 
     return {f: len(label_subset(dataset.train.y, f, seed=SEED)) for f in s.fractions}
 

@@ -32,6 +32,7 @@ from genlab.studies.vae_vs_diffusion_report import (
     scores_figure,
     summary,
 )
+from genlab.vae.pictures import write_pictures as vae_pictures
 
 __all__ = ["METHODS", "SETTINGS", "STUDY", "CompareSettings", "run"]
 
@@ -91,7 +92,7 @@ def run(
             ev, "vae_sample_seconds_per_image", "diffusion_1000_seconds_per_image", SPEEDUP
         ),
     }
-    pictures = models["vae"].write_pictures(dataset.test.x, out / "vae_pictures")
+    pictures = vae_pictures(models["vae"], dataset.test.x, dataset.meta, out / "vae_pictures")
     figures = [
         grids_figure(grids, out),
         scores_figure(ev, out),

@@ -1,6 +1,7 @@
 """The one training loop, used by every family of genlab.
 
-A model only has to provide ``loss(x, y) -> (loss, terms)``; the trainer adds AdamW
+A model only has to provide ``loss(x, y, step=step) -> (loss, terms)`` (``Trainable``;
+other abilities are read from ``genlab.protocols``, never probed); the trainer adds AdamW
 with warm-up + cosine, gradient clipping, EMA, optional bf16 autocast and
 torch.compile, DDP across torchrun ranks, a progress bar, JSONL logs, periodic
 sample grids, validation with best-weight selection, atomic checkpoints and an
@@ -24,6 +25,7 @@ from tqdm import tqdm
 from genlab.config import TrainConfig
 from genlab.data.dataset import Dataset, Split
 from genlab.errors import CheckpointError, ConfigError, TrainingDiverged
+from genlab.protocols import GenerativeModel, Preparable, Trainable, ValidationScored
 from genlab.train import checkpoint as ckpt
 from genlab.train.batching import EpochOrder
 from genlab.train.distributed import DistInfo
@@ -51,12 +53,13 @@ class _LossModule(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
+        assert isinstance(model, Trainable), type(model).__name__
         self.model = model
 
     def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None
+        self, x: torch.Tensor, y: torch.Tensor | None, step: int
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return self.model.loss(x, y)
+        return self.model.loss(x, y, step=step)
 
 
 def split_validation(train: Split, cfg: TrainConfig) -> tuple[Split, Split | None]:
@@ -65,6 +68,16 @@ def split_validation(train: Split, cfg: TrainConfig) -> tuple[Split, Split | Non
         return train, None
     rest, val = train.holdout(cfg.val_fraction, cfg.seed, cfg.val_max)
     return rest, (val if len(val) else None)
+
+
+def _selection_score(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """What validation scores a model by: per-example nats (N,) of a generative model,
+    its cheaper ``validation_nll`` when it offers one, else None (its mean loss)."""
+    if isinstance(model, ValidationScored):
+        return model.validation_nll
+    if isinstance(model, GenerativeModel):
+        return model.nll
+    return None
 
 
 class Trainer:
@@ -117,9 +130,8 @@ class Trainer:
         if resume:
             self._load_checkpoint()
         else:
-            prepare = getattr(self.model, "prepare", None)
-            if callable(prepare):
-                prepare(self.train_split.x, self.train_split.y)
+            if isinstance(self.model, Preparable):
+                self.model.prepare(self.train_split.x, self.train_split.y)
                 if self.ema is not None:
                     self.ema.model.load_state_dict(self.model.state_dict())
             seed_everything(cfg.seed + self.dist.rank)
@@ -218,7 +230,7 @@ class Trainer:
         x, y = self._batch()
         set_lr(self.opt, lr_at(self.step, cfg))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss, terms = self.loss_fn(x, y)
+            loss, terms = self.loss_fn(x, y, self.step)
         self._check_finite("loss", loss, terms)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -290,8 +302,9 @@ class Trainer:
 
     @torch.no_grad()
     def _validate(self) -> None:
-        """Validation score (bits/dim when the model has ``nll``, else mean loss)."""
+        """Validation score (bits/dim of a generative model, else the mean loss)."""
         model = self.eval_model
+        score = _selection_score(model)
         was_training = model.training
         model.eval()
         val = self.val_split
@@ -313,18 +326,16 @@ class Trainer:
             for start in range(0, len(val), 512):
                 x = val.x[start : start + 512]
                 y = None if val.y is None else val.y[start : start + 512]
-                if hasattr(model, "nll"):
-                    # a model may offer a cheaper estimate for selection (fewer samples)
-                    nll = getattr(model, "validation_nll", model.nll)
-                    total += float(nll(x).sum()) / (self.meta.dims * math.log(2.0))
+                if score is not None:
+                    total += float(score(x).sum()) / (self.meta.dims * math.log(2.0))
                 else:
-                    total += float(model.loss(x, y)[0]) * len(x)
+                    total += float(model.loss(x, y, step=self.step)[0]) * len(x)
                 n += len(x)
                 bar.update(len(x))
         model.train(was_training)
         self.val_seconds += time.perf_counter() - started
         value = self.last_val = total / n
-        name = "bpd" if hasattr(model, "nll") else "loss"
+        name = "loss" if score is None else "bpd"
         improved = self.best_value is None or value < self.best_value
         if improved and self.cfg.select == "best":
             self.best_value, self.best_step = value, self.step
@@ -340,7 +351,7 @@ class Trainer:
 
     def _sample_grid(self) -> None:
         model = self.eval_model
-        if not hasattr(model, "sample") or self.run is None:
+        if not isinstance(model, GenerativeModel) or self.run is None:
             return
         with torch.random.fork_rng(devices=self._rng_devices()):
             g = torch.Generator(self.device).manual_seed(self.cfg.seed)

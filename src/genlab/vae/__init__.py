@@ -22,12 +22,14 @@ from genlab.vae.likelihoods import (
     log_sigmoid_diff,
     make_likelihood,
 )
-from genlab.vae.model import VAE, VAEConfig, build_vae
+from genlab.vae.model import VAE, VAEConfig, VAESampling, build_vae
+from genlab.vae.pictures import write_pictures
 
 __all__ = [
     "FAMILY",
     "VAE",
     "VAEConfig",
+    "VAESampling",
     "build_vae",
     "Bernoulli",
     "Categorical",
@@ -75,4 +77,7 @@ FAMILY = Family(
     },
     data_defaults=data_defaults,
     description="variational autoencoder (MLP encoder/decoder, discretized logistic decoder)",
+    sampling=VAESampling,
+    # reconstructions, prior samples and means, interpolations, latent traversals
+    pictures=write_pictures,
 )

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -35,7 +34,7 @@ from genlab.vae.bounds import (
 )
 from genlab.vae.likelihoods import Likelihood, make_likelihood
 
-__all__ = ["VAE", "VAEConfig", "build_vae"]
+__all__ = ["VAE", "VAEConfig", "VAESampling", "build_vae"]
 
 # decoder rows per call in nll: a (256, 2 * 784) float32 output and the few temporaries of
 # the discretized logistic stay in a 2 MiB L2 cache, and the 512-wide products still run
@@ -67,10 +66,17 @@ class VAEConfig:
     val_samples: int = 10  # importance samples of the validation score (weight selection)
 
 
+@dataclass(frozen=True)
+class VAESampling:
+    """Sampling options of the ``vae`` family (``genlab sample RUN mode=mean``): ``mode``
+    ``sample`` draws x ~ p(x | z); ``mean`` takes the decoder's mean rounded to the levels
+    (deterministic given z: the blur of the decoder without its noise)."""
+
+    mode: Literal["sample", "mean"] = "sample"
+
+
 class VAE(nn.Module):
     """Encoder (N, D) -> (mu, logvar) (N, Z); decoder (N, Z) -> params (N, P, *shape)."""
-
-    steps_seen: torch.Tensor
 
     def __init__(self, config: VAEConfig, meta: DataMeta) -> None:
         super().__init__()
@@ -82,7 +88,12 @@ class VAE(nn.Module):
             raise ConfigError(f"model.likelihood={config.likelihood}: {err}") from None
         p = self.likelihood.params_per_dim
         self.encoder, self.decoder = _networks(config, self.shape, p)
-        self.register_buffer("steps_seen", torch.zeros((), dtype=torch.long))
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # runs saved before the trainer passed the step to loss() hold the warm-up counter
+        # the model kept itself; the step now comes from the trainer's state
+        state_dict.pop(f"{prefix}steps_seen", None)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     # ---------------------------------------------------------------- pieces
 
@@ -100,14 +111,18 @@ class VAE(nn.Module):
 
     # ---------------------------------------------------------------- training
 
-    def _kl_weight(self) -> float:
+    def kl_weight(self, step: int | None) -> float:
+        """The KL weight at training step ``step`` (0 for the first update): beta times a
+        linear ramp over ``kl_warmup`` steps, ``beta (step + 1) / kl_warmup`` until it
+        reaches beta; None (outside training) is after the warm-up."""
         warm = self.config.kl_warmup
-        ramp = 1.0 if warm <= 0 else min(1.0, (int(self.steps_seen) + 1) / warm)
+        ramp = 1.0 if warm <= 0 or step is None else min(1.0, (step + 1) / warm)
         return self.config.beta * ramp
 
     def loss(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, step: int | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The negative ELBO (or IWAE bound) in nats/dim; ``step`` sets the KL warm-up."""
         cfg = self.config
         mu, logvar = self.encode(x)
         if cfg.iwae_k > 1:
@@ -119,14 +134,12 @@ class VAE(nn.Module):
             log_px_z = self.likelihood.log_prob(x, self.decode(z))
             kl_dims = gaussian_kl_per_dim(mu, logvar)
             per_dim = kl_dims.mean(0, keepdim=True) if cfg.free_bits > 0 else None
-            t = elbo(log_px_z, kl_dims.sum(1), self._kl_weight(), cfg.free_bits, per_dim)
+            t = elbo(log_px_z, kl_dims.sum(1), self.kl_weight(step), cfg.free_bits, per_dim)
             loss = t.loss.mean()
             terms = {
                 "elbo_bpd": -t.elbo.mean().detach() / (self.dims * math.log(2.0)),
                 "kl": t.kl.mean().detach(),
             }
-        if self.training:
-            self.steps_seen += 1
         return loss / self.dims, terms  # nats/dim: one learning rate for every data size
 
     def _iwae(
@@ -210,7 +223,7 @@ class VAE(nn.Module):
         """``n`` samples in data space: z ~ N(0, I), then x ~ p(x | z) (``mode="sample"``)
         or the decoder's mean rounded to the levels (``mode="mean"``)."""
         if mode not in ("sample", "mean"):
-            raise GenlabError(f"--mode {mode}: use sample or mean")
+            raise GenlabError(f"mode={mode}: use sample or mean")
         device = next(self.parameters()).device
         gen_device = generator.device if generator is not None else device
         z = torch.randn((n, self.config.latent), generator=generator, device=gen_device)
@@ -228,13 +241,6 @@ class VAE(nn.Module):
         mu, _ = self.encode(x)
         m = self.likelihood.mean(self.decode(mu))
         return m if self.levels is None else m.round().clamp(0, self.levels - 1).long()
-
-    def write_pictures(self, test_x: torch.Tensor, out: Path) -> list[Path]:
-        """Reconstructions, prior samples and means, interpolations and latent traversals
-        of the first test images, as PNGs in ``out`` (see vae/pictures.py)."""
-        from genlab.vae.pictures import write_pictures
-
-        return write_pictures(self, test_x, self.meta, out)
 
 
 def _networks(

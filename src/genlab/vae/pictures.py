@@ -1,27 +1,56 @@
 """Pictures of a trained VAE, as data-space image batches and PNG files: reconstructions,
 prior samples (decoder mean and decoder sample), interpolations between two test images
 in latent space, and traversals of single latent dimensions (Kingma & Welling 2014,
-fig. 4; Higgins et al. 2017)."""
+fig. 4; Higgins et al. 2017).
+
+The functions read a VAE through :class:`LatentModel` (what they use of
+:class:`genlab.vae.model.VAE`), so this module does not import the model that calls it."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 
 from genlab.data.dataset import DataMeta
-from genlab.vae.model import VAE
+from genlab.vae.likelihoods import Likelihood
+from genlab.viz import save_samples
 
-__all__ = ["interpolations", "reconstructions", "traversals", "write_pictures"]
+__all__ = ["LatentModel", "interpolations", "reconstructions", "traversals", "write_pictures"]
 
 
-def _levels(model: VAE, m: torch.Tensor) -> torch.Tensor:
+class LatentModel(Protocol):
+    """What the pictures use of a VAE: data levels (None: continuous), the decoder
+    distribution, and encode / decode / reconstruct / sample in data space."""
+
+    levels: int | None
+    likelihood: Likelihood
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Data (N, ...) -> posterior mean and log-variance, each (N, Z)."""
+        ...
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (N, Z) -> decoder parameters (N, P, ...)."""
+        ...
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoder mean at the posterior mean, in data space (N, ...)."""
+        ...
+
+    def sample(self, n: int, **options: Any) -> torch.Tensor:
+        """``n`` samples in data space (``generator=``, ``mode="sample"|"mean"``)."""
+        ...
+
+
+def _levels(model: LatentModel, m: torch.Tensor) -> torch.Tensor:
     levels = model.levels
     return m if levels is None else m.round().clamp(0, levels - 1).long()
 
 
 @torch.no_grad()
-def reconstructions(model: VAE, x: torch.Tensor) -> torch.Tensor:
+def reconstructions(model: LatentModel, x: torch.Tensor) -> torch.Tensor:
     """(2N, ...): each image followed by its reconstruction (decoder mean at the
     posterior mean)."""
     r = model.reconstruct(x)
@@ -29,7 +58,9 @@ def reconstructions(model: VAE, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def interpolations(model: VAE, a: torch.Tensor, b: torch.Tensor, steps: int = 8) -> torch.Tensor:
+def interpolations(
+    model: LatentModel, a: torch.Tensor, b: torch.Tensor, steps: int = 8
+) -> torch.Tensor:
     """(P * steps, ...): for each pair (a_i, b_i) of images (P, ...), the decoder means
     along the straight line between their posterior means."""
     mu_a, _ = model.encode(a)
@@ -41,7 +72,9 @@ def interpolations(model: VAE, a: torch.Tensor, b: torch.Tensor, steps: int = 8)
 
 
 @torch.no_grad()
-def traversals(model: VAE, x: torch.Tensor, dims: int = 8, span: float = 2.5) -> torch.Tensor:
+def traversals(
+    model: LatentModel, x: torch.Tensor, dims: int = 8, span: float = 2.5
+) -> torch.Tensor:
     """(dims * 9, ...): from the posterior mean of one image ``x`` (1, ...), each of the
     first ``dims`` latent dimensions set to 9 values in [-span, span] (prior std units)."""
     mu, _ = model.encode(x)
@@ -53,10 +86,10 @@ def traversals(model: VAE, x: torch.Tensor, dims: int = 8, span: float = 2.5) ->
     return _levels(model, model.likelihood.mean(model.decode(z)))
 
 
-def write_pictures(model: VAE, test_x: torch.Tensor, meta: DataMeta, out: Path) -> list[Path]:
+def write_pictures(
+    model: LatentModel, test_x: torch.Tensor, meta: DataMeta, out: Path
+) -> list[Path]:
     """Write the five pictures as PNGs into ``out``; returns their paths."""
-    from genlab.viz import save_samples
-
     g = torch.Generator().manual_seed(0)
     x = test_x[:32]
     pics = {

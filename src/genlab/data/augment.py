@@ -1,4 +1,5 @@
-"""Batch-wise random image augmentations for self-supervised learning (SimCLR views).
+"""Batch-wise random image augmentations (SimCLR views, pretext tasks, fine-tuning), and
+the augmentation policy of each dataset (:func:`default_augment`).
 
 Every function takes a float batch ``x`` (B, C, H, W) in model space ``value_range = (lo, hi)``
 (``[-1, 1]`` from :func:`genlab.data.scaling.to_centered` by default) and returns a tensor of
@@ -25,9 +26,14 @@ import torch.nn.functional as F
 from torch import Generator, Tensor
 
 from genlab.errors import ConfigError
+from genlab.registry import DATASETS, resolve
 
 __all__ = [
     "CENTRED",
+    "CIFAR10",
+    "CLOTHES",
+    "DIGITS",
+    "HANDWRITING",
     "AugmentConfig",
     "affine_jitter",
     "affine_matrix",
@@ -93,25 +99,34 @@ class AugmentConfig:
                 )
 
 
+# Policies, named by the datasets' registry entries (``DatasetEntry.augment``).
+# fmt: off
+# tiny glyphs: mild geometry, no flip (a 2 is not a mirrored 5)
+DIGITS = AugmentConfig(crop_scale=(0.7, 1.0), crop_ratio=(0.8, 1.25), rotate_degrees=12.0,
+                       translate=0.1, noise_std=0.03, cutout_size=2, cutout_prob=0.5)
+# SimCLR (Chen et al. 2020, app. B.9): crop, flip, colour s = 0.5
+CIFAR10 = AugmentConfig(crop_scale=(0.2, 1.0), flip_prob=0.5, brightness=0.4, contrast=0.4,
+                        saturation=0.4, color_prob=0.8)
+# upright clothes filling the frame: crops and mirror images keep the class (a left shoe
+# mirrored is a shoe); no turns, which nothing shows
+CLOTHES = AugmentConfig(crop_scale=(0.5, 1.0), crop_ratio=(0.75, 4 / 3), flip_prob=0.5,
+                        noise_std=0.03)
+# MNIST-like grey handwriting: what any dataset without a policy of its own gets
+HANDWRITING = AugmentConfig(crop_scale=(0.6, 1.0), crop_ratio=(0.8, 1.25), rotate_degrees=15.0,
+                            translate=0.1, shear_degrees=10.0, noise_std=0.03)
+# fmt: on
+
+
 def default_augment(dataset_name: str) -> AugmentConfig:
-    """Defaults per dataset: ``digits`` (8x8 grey, 17 levels), ``fashion-mnist`` (28x28 grey
-    clothes), ``cifar10`` (32x32 RGB, the SimCLR CIFAR recipe), anything else is taken as
-    MNIST-like grey handwriting."""
-    base = dataset_name.partition(":")[0]
-    # fmt: off
-    if base == "digits":  # tiny glyphs: mild geometry, no flip (a 2 is not a mirrored 5)
-        return AugmentConfig(crop_scale=(0.7, 1.0), crop_ratio=(0.8, 1.25), rotate_degrees=12.0,
-                             translate=0.1, noise_std=0.03, cutout_size=2, cutout_prob=0.5)
-    if base == "cifar10":  # SimCLR (Chen et al. 2020, app. B.9): crop, flip, colour s = 0.5
-        return AugmentConfig(crop_scale=(0.2, 1.0), flip_prob=0.5, brightness=0.4, contrast=0.4,
-                             saturation=0.4, color_prob=0.8)
-    if base == "fashion-mnist":  # upright clothes filling the frame: crops and mirror images
-        # keep the class (a left shoe mirrored is a shoe); no turns, which nothing shows
-        return AugmentConfig(crop_scale=(0.5, 1.0), crop_ratio=(0.75, 4 / 3), flip_prob=0.5,
-                             noise_std=0.03)
-    return AugmentConfig(crop_scale=(0.6, 1.0), crop_ratio=(0.8, 1.25), rotate_degrees=15.0,
-                         translate=0.1, shear_degrees=10.0, noise_std=0.03)
-    # fmt: on
+    """The policy that the dataset's registry entry states (``DatasetEntry.augment``, e.g.
+    :data:`DIGITS` for ``digits``); :data:`HANDWRITING` for a name that is no registered
+    dataset or an entry without a policy (vectors, which are never augmented)."""
+    entry = DATASETS.get(dataset_name.partition(":")[0])
+    if entry is None or entry.augment is None:
+        return HANDWRITING
+    policy = resolve(entry.augment)
+    assert isinstance(policy, AugmentConfig), (entry.augment, policy)
+    return policy
 
 
 def _uniform(g: Generator, n: int, low: float, high: float) -> Tensor:

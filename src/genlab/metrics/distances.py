@@ -1,10 +1,13 @@
-"""Distances between embeddings for metric learning: smaller = closer, always.
+"""Distances between embeddings: smaller = closer, always.
 
-A distance is a small frozen object with two methods (the :class:`Distance`
-protocol): ``pairwise(a, b)`` gives the (N, M) matrix between two sets and
-``paired(a, b)`` the (N,) distances between matching rows. Miners and losses take
+The one definition used by the metric-learning losses and miners (``genlab.metric``),
+by retrieval and k-NN probes (``genlab.metrics.retrieval``, ``genlab.metrics.probe``) and
+by the studies. A distance is a small frozen object with two methods (the
+:class:`Distance` protocol): ``pairwise(a, b)`` gives the (N, M) matrix between two sets
+and ``paired(a, b)`` the (N,) distances between matching rows. Miners and losses take
 one as a constructor argument; two distances compare equal when they compute the
-same thing (``Euclidean() == Euclidean()``).
+same thing (``Euclidean() == Euclidean()``). Configs name them (``"euclidean"``,
+``"cosine"``): :func:`as_distance` turns a name into the object.
 
 - :class:`Euclidean`: ``|a - b|_2`` (or its square with ``squared=True``).
 - :class:`Cosine`: ``1 - cos(a, b)`` in [0, 2]; embeddings are L2-normalised first.
@@ -13,15 +16,18 @@ same thing (``Euclidean() == Euclidean()``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "DISTANCES",
     "Cosine",
     "Distance",
+    "DistanceName",
     "Euclidean",
+    "as_distance",
     "cosine_paired",
     "cosine_pairwise",
     "cosine_similarity",
@@ -121,3 +127,18 @@ class Cosine:
 
     def paired(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return cosine_paired(a, b)
+
+
+DistanceName = Literal["euclidean", "cosine"]
+
+# the distances a config can name (``model.distance``), each its unsquared form
+DISTANCES: dict[str, Distance] = {"euclidean": Euclidean(), "cosine": Cosine()}
+
+
+def as_distance(distance: Distance | str) -> Distance:
+    """``distance`` itself, or the one :data:`DISTANCES` calls by that name."""
+    if not isinstance(distance, str):
+        return distance
+    if distance not in DISTANCES:
+        raise ValueError(f"unknown distance {distance!r}; use 'euclidean' or 'cosine'")
+    return DISTANCES[distance]

@@ -1,4 +1,5 @@
-"""The backbone shared by the representation families (simclr, rotation, masked, triplet).
+"""The backbone shared by the representation families (simclr, rotation, masked, triplet,
+classifier): it lives here, below them, so that none of them imports another.
 
 An :class:`Encoder` maps a data-space batch to its representation ``h`` (N, embed_dim):
 images (N, C, H, W) through :class:`genlab.nn.ConvEncoder`, vectors (N, D) through
@@ -7,27 +8,33 @@ family's ``embed`` returns and what probes and retrieval read; heads (projection
 rotation classifier, pixel decoder) sit on top of it and are dropped after training.
 
 Every family's config subclasses :class:`EncoderConfig`, so the backbone options are the
-same flat keys everywhere (``model.embed_dim=64``, ``model.channels=16``).
+same flat keys everywhere (``model.embed_dim=64``, ``model.channels=16``). A model declares
+its backbone with :class:`HasEncoder`, and one that starts from another run's backbone
+(``model.init=RUN``, done by the run layer) with :class:`WarmStartable`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
+from genlab.data.augment import AugmentConfig, augment
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import to_centered
 from genlab.errors import ConfigError
-from genlab.nn import MLP, ConvEncoder
-from genlab.ssl.augment import AugmentConfig, augment
+from genlab.nn.convnet import ConvEncoder
+from genlab.nn.mlp import MLP
 
 __all__ = [
     "TRAIN_DEFAULTS",
     "Encoder",
     "EncoderConfig",
+    "HasEncoder",
+    "WarmStartable",
     "check_encoder_config",
     "spawn_generator",
 ]
@@ -106,6 +113,9 @@ class Encoder(nn.Module):
     ) -> None:
         super().__init__()
         self.shape, self.data_levels, self.embed_dim = tuple(meta.shape), meta.levels, embed_dim
+        self.options = EncoderConfig(
+            embed_dim, channels, levels, blocks, hidden, depth, dropout, stem
+        )  # what built it; not saved with the weights
         self.net: nn.Module
         if len(self.shape) == 3:
             self.net = ConvEncoder(
@@ -132,6 +142,12 @@ class Encoder(nn.Module):
     @property
     def is_image(self) -> bool:
         return len(self.shape) == 3
+
+    def differences(self, other: Encoder) -> list[str]:
+        """``model.KEY=VALUE`` of each option of ``other`` that builds another network than
+        this one's (dropout has no weights, so it may differ); empty when they agree."""
+        ours, theirs = asdict(self.options), asdict(other.options)
+        return [f"model.{k}={v}" for k, v in theirs.items() if k != "dropout" and ours[k] != v]
 
     def centered(self, x: torch.Tensor) -> torch.Tensor:
         """Data-space batch -> model space: floats in [-1, 1] (levels) or as is (continuous)."""
@@ -170,3 +186,30 @@ def spawn_generator(device: torch.device) -> torch.Generator:
     """
     seed = int(torch.randint(0, 2**62, (1,)))
     return torch.Generator(device=device).manual_seed(seed)
+
+
+@runtime_checkable
+class HasEncoder(Protocol):
+    """A model built on the shared backbone: its ``encoder`` gives the representation h."""
+
+    encoder: Encoder
+
+
+@runtime_checkable
+class WarmStartable(Protocol):
+    """A model whose backbone may start from a trained run's (``model.init=RUN``).
+
+    The run layer (``genlab.warm_start``) loads the run named by ``init_run`` and hands
+    its encoder to ``warm_start`` once, before the first training step; never on load
+    or resume, so a saved run holds all its weights.
+    """
+
+    @property
+    def init_run(self) -> str:
+        """The run folder whose encoder starts training; ``""`` for none."""
+        ...
+
+    def warm_start(self, encoder: Encoder) -> None:
+        """Copy ``encoder``'s weights into this model's backbone (ConfigError if they
+        cannot fit)."""
+        ...

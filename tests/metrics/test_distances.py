@@ -5,14 +5,14 @@ import math
 import pytest
 import torch
 
-from genlab.metric import Cosine, Euclidean
-from genlab.metric.distances import Distance
+from genlab.metrics.distances import Cosine, Distance, Euclidean, as_distance
 
 DISTANCES = [Euclidean(), Euclidean(squared=True), Cosine()]
 
 
 def loop_distance(distance: Distance, u: list[float], v: list[float]) -> float:
-    """The definition, one pair at a time in Python floats (the miner and loss tests use it)."""
+    """The definition, one pair at a time in Python floats (tests/metric/distance_loops.py
+    holds the same for the miner and loss tests)."""
     if isinstance(distance, Cosine):
         norm_u, norm_v = math.sqrt(sum(a * a for a in u)), math.sqrt(sum(b * b for b in v))
         return 1.0 - sum(a * b for a, b in zip(u, v, strict=True)) / (norm_u * norm_v)
@@ -84,3 +84,10 @@ def test_cosine_is_scale_invariant_and_bounded() -> None:
     d = Cosine().pairwise(x, torch.cat([x * 5.0, -x]))
     torch.testing.assert_close(d[:, :8].diagonal(), torch.zeros(8, dtype=torch.float64))
     torch.testing.assert_close(d[:, 8:].diagonal(), torch.full((8,), 2.0, dtype=torch.float64))
+
+
+def test_configs_name_the_distances() -> None:
+    assert as_distance("euclidean") == Euclidean() and as_distance("cosine") == Cosine()
+    assert as_distance(Euclidean(squared=True)) == Euclidean(squared=True)
+    with pytest.raises(ValueError, match="unknown distance 'manhattan'"):
+        as_distance("manhattan")

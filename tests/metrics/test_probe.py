@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab.ssl.probe import knn_accuracy, label_subset, linear_probe, majority_vote
+from genlab.metrics.probe import knn_accuracy, label_subset, linear_probe, majority_vote
 
 
 def _labels() -> torch.Tensor:

@@ -21,7 +21,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from genlab.data.dataset import label_subset
-from genlab.metrics.retrieval import Distance, nearest_neighbours
+from genlab.metrics.distances import Distance, DistanceName
+from genlab.metrics.retrieval import nearest_neighbours
 
 __all__ = ["C_GRID", "ProbeResult", "knn_accuracy", "label_subset", "linear_probe", "majority_vote"]
 
@@ -79,7 +80,7 @@ def knn_accuracy(
     test_y: torch.Tensor,
     *,
     k: int = 5,
-    distance: Distance = "cosine",
+    distance: Distance | DistanceName = "cosine",
     chunk_size: int = 1024,
 ) -> float:
     """Accuracy in [0, 1] of a k-nearest-neighbour majority vote over train embeddings (N, D).

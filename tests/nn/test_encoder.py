@@ -8,7 +8,7 @@ import torch
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import to_centered
 from genlab.errors import ConfigError
-from genlab.ssl.encoder import Encoder, EncoderConfig, check_encoder_config, spawn_generator
+from genlab.nn.encoder import Encoder, EncoderConfig, check_encoder_config, spawn_generator
 
 IMAGES = DataMeta("digits", (1, 8, 8), 17, 10)
 RGB = DataMeta("cifar10", (3, 7, 5), 256, 10)  # odd sizes: the conv levels round up

@@ -6,8 +6,7 @@ import math
 import pytest
 import torch
 
-from genlab.errors import ConfigError
-from genlab.ssl.augment import (
+from genlab.data.augment import (
     AugmentConfig,
     affine_jitter,
     affine_matrix,
@@ -24,6 +23,8 @@ from genlab.ssl.augment import (
     two_views,
     warp,
 )
+from genlab.errors import ConfigError
+from genlab.registry import DATASETS, resolve
 
 AUGS = {
     "crop": lambda x, **kw: random_resized_crop(x, (0.3, 1.0), **kw),
@@ -187,6 +188,7 @@ def test_defaults_differ_per_dataset():
     fashion = default_augment("fashion-mnist")  # clothes: mirror images keep the class
     assert fashion.flip_prob == 0.5 and fashion.rotate_degrees == 0 and mnist.rotate_degrees > 0
     assert default_augment("folder:/some/path") == mnist
+    assert default_augment("not-a-dataset") == mnist
     with pytest.raises(ConfigError, match="probability"):
         AugmentConfig(flip_prob=1.5)
     with pytest.raises(ConfigError, match="noise_std"):
@@ -199,3 +201,12 @@ def test_two_views_are_independent_and_seeded():
     assert a.shape == b.shape == x.shape and not torch.equal(a, b)
     a2, b2 = two_views(x, default_augment("cifar10"), generator=gen(0))
     assert torch.equal(a, a2) and torch.equal(b, b2)
+
+
+def test_each_image_dataset_entry_states_its_policy():
+    for name, entry in DATASETS.items():
+        if entry.shape.count("x") == 2:  # images (C x H x W)
+            assert entry.augment is not None, name
+            assert isinstance(resolve(entry.augment), AugmentConfig), name
+            assert default_augment(name) is resolve(entry.augment), name
+    assert DATASETS["toy2d"].augment is None  # vectors are never augmented
