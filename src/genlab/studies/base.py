@@ -23,7 +23,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+import matplotlib
+import matplotlib.pyplot as plt
+import torch
+
+from genlab.data import Dataset
 from genlab.errors import GenlabError
+from genlab.registry import STUDIES, resolve, unknown_name
+from genlab.runs import make_config, train_run
+from genlab.studies.checks import Evidence
+from genlab.train.distributed import resolve_device
 
 __all__ = [
     "RESULTS_FILE",
@@ -33,6 +42,7 @@ __all__ = [
     "StudyResult",
     "Table",
     "Verdict",
+    "describe_data",
     "get_study",
     "pyplot",
     "read_result",
@@ -75,7 +85,8 @@ class StudyResult:
 
     ``evidence`` maps names (with their unit in the name, e.g. ``*_bpd``, ``*_s``) to
     numbers; ``None`` marks a number that could not be measured (e.g. a run that
-    diverged). ``summary`` says in words what the evidence shows about the claim.
+    diverged); an :class:`~genlab.studies.checks.Evidence`, so reading a name never
+    recorded raises. ``summary`` says in words what the evidence shows about the claim.
     """
 
     study: str
@@ -83,13 +94,14 @@ class StudyResult:
     claim: str
     verdict: Verdict
     summary: str
-    evidence: dict[str, float | None]
+    evidence: Evidence
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     protocol: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         assert self.verdict in VERDICTS, f"verdict {self.verdict!r} not in {VERDICTS}"
+        self.evidence = Evidence(self.evidence)
 
     def to_dict(self) -> dict[str, Any]:
         """Strict JSON: non-finite numbers become ``None``."""
@@ -148,15 +160,11 @@ class Study:
 
 def study_names() -> list[str]:
     """Registered study names, in report order."""
-    from genlab.registry import STUDIES
-
     return list(STUDIES)
 
 
 def get_study(name: str) -> Study:
     """The registered study ``name``; one clear error for an unknown name."""
-    from genlab.registry import STUDIES, resolve, unknown_name
-
     if name not in STUDIES:
         raise unknown_name("study", name, list(STUDIES))
     study = resolve(STUDIES[name])
@@ -166,10 +174,6 @@ def get_study(name: str) -> Study:
 
 def run_study(name: str, budget: Budget, out: str | Path, device: str = "auto") -> StudyResult:
     """Run study ``name`` into ``out`` (created), add the protocol, write results.json."""
-    import torch
-
-    from genlab.train.distributed import resolve_device
-
     if budget not in get_args(Budget):
         raise GenlabError(f"unknown budget {budget!r}; use quick or full")
     study = get_study(name)
@@ -211,8 +215,6 @@ def train_quietly(
 ) -> Path:
     """Train ``family`` with the one trainer into ``run`` (replaced if it holds a run):
     no progress bar, no sample grids, on ``device``."""
-    from genlab.runs import make_config, train_run
-
     fixed = {"train.progress": False, "train.sample_every": 0, "train.device": device}
     cfg = make_config(family, overrides={**overrides, **fixed})
     run.parent.mkdir(parents=True, exist_ok=True)
@@ -221,8 +223,6 @@ def train_quietly(
 
 def save_figure(fig: Any, out: Path, name: str, caption: str) -> Figure:
     """Save a matplotlib figure as ``out/name`` (PNG), close it, return its record."""
-    import matplotlib.pyplot as plt
-
     fig.savefig(out / name, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return Figure(name, caption)
@@ -230,12 +230,17 @@ def save_figure(fig: Any, out: Path, name: str, caption: str) -> Figure:
 
 def pyplot() -> Any:
     """matplotlib.pyplot on the Agg backend (no display needed)."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     return plt
+
+
+def describe_data(dataset: Dataset) -> str:
+    """The dataset's facts for a protocol, read off the dataset itself:
+    ``NAME (C x H x W, L levels; train N, test M images)``, e.g. for digits 1x8x8."""
+    shape = "x".join(str(n) for n in dataset.shape)
+    levels = "continuous" if dataset.levels is None else f"{dataset.levels} levels"
+    sizes = f"train {len(dataset.train)}, test {len(dataset.test)} images"
+    return f"{dataset.name} ({shape}, {levels}; {sizes})"
 
 
 def verdict_of(

@@ -35,9 +35,22 @@ from typing import Any
 
 import torch
 
+from genlab.data import Dataset, load_dataset
 from genlab.metric.geometry import margin_satisfied, pair_distances
 from genlab.metrics.distances import as_distance
-from genlab.studies.base import Budget, Study, StudyResult, say, train_quietly, verdict_of
+from genlab.metrics.embedding import embed_all
+from genlab.metrics.retrieval import retrieval_scores
+from genlab.runs import build_model, load_data, load_run, make_config
+from genlab.studies.base import (
+    Budget,
+    Study,
+    StudyResult,
+    describe_data,
+    say,
+    train_quietly,
+    verdict_of,
+)
+from genlab.studies.checks import Evidence, all_of, at_least, greater
 from genlab.studies.contrastive_report import (
     distances_figure,
     label_of,
@@ -46,6 +59,7 @@ from genlab.studies.contrastive_report import (
     summary,
     tsne_figure,
 )
+from genlab.studies.curves import read_curves
 
 __all__ = [
     "ABLATIONS",
@@ -125,8 +139,6 @@ def run(
     budget: Budget, out: Path, device: str, settings: ContrastiveSettings | None = None
 ) -> StudyResult:
     """Run the study at ``budget`` (or with explicit ``settings``) into ``out``."""
-    from genlab.runs import load_run, make_config
-
     s = settings or SETTINGS[budget]
     base = {
         "data.name": "digits",
@@ -139,7 +151,8 @@ def run(
     if default not in configs:
         configs = {default: {}, **configs}
     default_cfg = make_config("triplet", overrides=base)
-    sets, val = _image_sets()
+    digits = load_dataset("digits")
+    sets, val = _image_sets(digits)
     rows: dict[str, dict[str, float | None]] = {"pixels": _pixel_scores(sets | val)}
     untrained = _untrained(default_cfg, device)
     rows["untrained"] = _scores(untrained, sets | val, default_cfg.model)
@@ -178,35 +191,23 @@ def run(
         evidence=ev,
         tables=[retrieval_table(rows, configs, default, selected)],
         figures=figures,
-        protocol=_protocol(s, default_cfg, default, selected, sets | val),
+        protocol=_protocol(s, default_cfg, default, selected, digits),
     )
 
 
-def checks(ev: dict[str, float | None], default: str) -> dict[str, bool | None]:
+def checks(ev: Evidence, default: str) -> dict[str, bool | None]:
     """The claim's checks, read off the evidence (``default``: the defaults' row);
     None where a number is missing."""
     return {
-        "map_above_pixels": _above(ev, f"{default}_unseen_map_at_r", "pixels_unseen_map_at_r"),
-        "recall_within_slack": _above(
-            ev, f"{default}_unseen_recall_at_1", "pixels_unseen_recall_at_1", -RECALL_SLACK
+        "map_above_pixels": greater(ev, f"{default}_unseen_map_at_r", "pixels_unseen_map_at_r"),
+        "recall_within_slack": at_least(
+            ev, f"{default}_unseen_recall_at_1", "pixels_unseen_recall_at_1", offset=-RECALL_SLACK
         ),
-        "separates_seen": _both(
-            _above(ev, f"{default}_seen_map_at_r", "pixels_seen_map_at_r"),
-            _above(ev, f"{default}_seen_map_at_r", "untrained_seen_map_at_r"),
+        "separates_seen": all_of(
+            greater(ev, f"{default}_seen_map_at_r", f"{ref}_seen_map_at_r")
+            for ref in ("pixels", "untrained")
         ),
     }
-
-
-def _both(a: bool | None, b: bool | None) -> bool | None:
-    return None if a is None or b is None else a and b
-
-
-def _above(ev: dict[str, float | None], a: str, b: str, slack: float | None = None) -> bool | None:
-    """``ev[a] > ev[b]``, or ``ev[a] >= ev[b] + slack`` with a slack; None if one is missing."""
-    va, vb = ev.get(a), ev.get(b)
-    if va is None or vb is None:
-        return None
-    return va > vb if slack is None else va >= vb + slack
 
 
 def _figures(
@@ -244,8 +245,6 @@ def _figures(
 
 def _default_row(base: dict[str, Any], configs: dict[str, dict[str, Any]]) -> str:
     """The row whose model config equals the family's defaults (``defaults`` if none)."""
-    from genlab.runs import make_config
-
     default = make_config("triplet", overrides=base).model
     for name, over in configs.items():
         if make_config("triplet", overrides={**base, **over}).model == default:
@@ -262,12 +261,9 @@ def _select(
     return max(order, key=lambda n: rows[n]["val_map_at_r"] or 0.0)
 
 
-def _image_sets() -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], ...]:
+def _image_sets(digits: Dataset) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], ...]:
     """(images, labels) of the seen and unseen test images, and the validation images:
     the TRAIN images of classes 3-4, which the validation runs (classes 0-2) never see."""
-    from genlab.data import load_dataset
-
-    digits = load_dataset("digits")
     seen, unseen = digits.restrict_classes(SEEN), digits.restrict_classes(UNSEEN)
     query = digits.restrict_classes(VAL_QUERY).train
     assert seen.test.y is not None and unseen.test.y is not None and query.y is not None
@@ -277,8 +273,6 @@ def _image_sets() -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], ...]:
 
 def _untrained(cfg: Any, device: str) -> Any:
     """The triplet network as the trainer builds it (same seed), before any step."""
-    from genlab.runs import build_model, load_data
-
     return build_model(cfg, load_data(cfg.data).meta).to(device).eval()
 
 
@@ -286,15 +280,11 @@ def _embedded(
     model: Any, xy: tuple[torch.Tensor, torch.Tensor], model_cfg: Any
 ) -> tuple[torch.Tensor, torch.Tensor, str]:
     """(embeddings (N, d) float64 on the CPU, labels (N,), distance name)."""
-    from genlab.metrics.embedding import embed_all
-
     return embed_all(model, xy[0]).double(), xy[1], model_cfg.distance
 
 
 def _pixel_scores(sets: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float | None]:
     """Retrieval with the flattened integer pixels as embeddings (Euclidean)."""
-    from genlab.metrics.retrieval import retrieval_scores
-
     out: dict[str, float | None] = {}
     for split, (x, y) in sets.items():
         scores = retrieval_scores(x.flatten(1).double(), y, ks=(1,), distance="euclidean")
@@ -308,8 +298,6 @@ def _scores(
     """Recall@1 and MAP@R on each image set; on the test images also the share of
     triplets that satisfy this model's margin and the mean distance between images
     (near 0: the embedding collapsed to a point)."""
-    from genlab.metrics.retrieval import retrieval_scores
-
     out: dict[str, float | None] = {}
     for split, xy in sets.items():
         e, y, distance = _embedded(model, xy, model_cfg)
@@ -324,8 +312,6 @@ def _scores(
 
 def _log_stats(run: Path) -> dict[str, float | None]:
     """The mined active-triplet share of the last logged steps and the selected step."""
-    from genlab.studies.curves import read_curves
-
     best = read_curves(run, "loss").best_val()
     return {
         "active_fraction": read_curves(run, "active_fraction").last_train(),
@@ -333,10 +319,8 @@ def _log_stats(run: Path) -> dict[str, float | None]:
     }
 
 
-def _evidence(
-    rows: dict[str, dict[str, float | None]], default: str, selected: str
-) -> dict[str, float | None]:
-    ev: dict[str, float | None] = {}
+def _evidence(rows: dict[str, dict[str, float | None]], default: str, selected: str) -> Evidence:
+    ev = Evidence()
     for name, r in rows.items():
         ev |= {f"{name}_{key}": value for key, value in r.items()}
     for key in ("unseen_recall_at_1", "unseen_map_at_r", "val_map_at_r"):
@@ -348,16 +332,21 @@ def _evidence(
 
 
 def _protocol(
-    s: ContrastiveSettings, cfg: Any, default: str, selected: str, sets: dict[str, Any]
+    s: ContrastiveSettings, cfg: Any, default: str, selected: str, digits: Dataset
 ) -> dict[str, Any]:
+    """How the numbers were measured; the data's facts read off ``digits``."""
+    sets, val = _image_sets(digits)
+    sets |= val
     return {
-        "data": "digits (1x8x8, 17 levels); training on the TRAIN images of classes 0-4, "
-        f"{cfg.train.val_fraction:.0%} of them held out (seed {cfg.train.seed}) for weight "
-        "selection on the run's own validation loss",
+        "data": f"{describe_data(digits)}; training on the TRAIN images of classes 0-4 "
+        f"({len(digits.restrict_classes(SEEN).train)}), {cfg.train.val_fraction:.0%} of them "
+        f"held out (seed {cfg.train.seed}) for weight selection on the run's own validation "
+        "loss",
         "retrieval": "leave-one-out among the TEST images of classes 5-9 (unseen, "
         f"{len(sets['unseen'][1])} images) and of classes 0-4 (seen, {len(sets['seen'][1])}); "
         "Recall@1 and MAP@R (Musgrave et al. 2020) with the family's distance "
-        f"({cfg.model.distance}); raw pixels: the 64 integer levels, Euclidean",
+        f"({cfg.model.distance}); raw pixels: the "
+        f"{digits.meta.dims} integer pixel values, Euclidean",
         "validation": "each configuration also trained on the train images of classes "
         f"0-2 and scored by MAP@R among the {len(sets['val'][1])} train images of classes "
         "3-4 (class-disjoint, inside the seen classes); the highest is 'selected' (ties "

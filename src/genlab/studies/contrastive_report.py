@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.manifold import TSNE
 
 from genlab.studies.base import Figure, Table, pyplot, save_figure
 
@@ -91,8 +92,6 @@ def distances_figure(
 
 def tsne_figure(embeddings: dict[str, torch.Tensor], labels: torch.Tensor, out: Path) -> Figure:
     """t-SNE maps of the unseen test images, one panel per embedding, coloured by class."""
-    from sklearn.manifold import TSNE
-
     plt = pyplot()
     n = len(embeddings)
     fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 4.2), layout="constrained")

@@ -25,10 +25,11 @@ from genlab.studies.base import (
     say,
     verdict_of,
 )
+from genlab.studies.checks import Evidence, all_of, at_least, at_most
 from genlab.studies.density2d import DensityFit, DensitySettings, density_figure, fit_densities
 from genlab.studies.jacobian import LAYERS, LogdetCheck, check_logdet, loglog_slope
 
-__all__ = ["SETTINGS", "STUDY", "CouplingSettings", "run"]
+__all__ = ["SETTINGS", "STUDY", "CouplingSettings", "checks", "run"]
 
 QUESTION = (
     "Is the log-determinant that a coupling layer returns exact, and what does it cost "
@@ -83,13 +84,14 @@ def run(
 ) -> StudyResult:
     """Run the study at ``budget`` (or with explicit ``settings``) into ``out``."""
     s = settings or SETTINGS[budget]
-    checks = []
+    logdets = []
     for kind in LAYERS:
         say("coupling", f"{kind} coupling: exact vs brute-force log-det, D = {list(s.dims)}")
-        checks += [check_logdet(kind, d, examples=s.examples, repeats=s.repeats) for d in s.dims]
+        logdets += [check_logdet(kind, d, examples=s.examples, repeats=s.repeats) for d in s.dims]
     fits = fit_densities(s.densities, out / "runs", device)
-    evidence, checks_ok = _evidence(checks, fits)
-    figures = [_cost_figure(checks, out), density_figure(fits, s.densities, out)]
+    evidence = _evidence(logdets, fits)
+    checks_ok = checks(evidence)
+    figures = [_cost_figure(logdets, out), density_figure(fits, s.densities, out)]
     protocol = {
         "logdet": "float64, CPU, half-mask vector couplings, MLP conditioner (2 x 64 units, "
         "last layer randomly initialised); brute force = vectorised autograd Jacobian + slogdet",
@@ -110,30 +112,50 @@ def run(
         verdict=verdict_of(checks_ok, budget=budget, firm=["logdet_agrees"]),
         summary=_summary(evidence, checks_ok),
         evidence=evidence,
-        tables=[_logdet_table(checks), _slope_table(evidence), _density_table(fits)],
+        tables=[_logdet_table(logdets), _slope_table(evidence), _density_table(fits)],
         figures=figures,
         protocol=protocol,
     )
 
 
-def _slopes(checks: list[LogdetCheck], kind: str, field: str) -> float:
-    rows = [c for c in checks if c.layer == kind and c.dim >= FIT_FROM]
+def _slopes(logdets: list[LogdetCheck], kind: str, field: str) -> float:
+    rows = [c for c in logdets if c.layer == kind and c.dim >= FIT_FROM]
     if len(rows) < 2:  # too few large dimensions: fit on all of them
-        rows = [c for c in checks if c.layer == kind]
+        rows = [c for c in logdets if c.layer == kind]
     return loglog_slope([c.dim for c in rows], [getattr(c, field) for c in rows])
 
 
-def _evidence(
-    checks: list[LogdetCheck], fits: list[DensityFit]
-) -> tuple[dict[str, float | None], dict[str, bool | None]]:
-    ev: dict[str, float | None] = {"max_abs_logdet_diff_nats": max(c.max_abs_diff for c in checks)}
-    top = max(c.dim for c in checks)
+def checks(ev: Evidence) -> dict[str, bool | None]:
+    """The claim's checks, read off the evidence; ``logdet_agrees`` is firm (no budget
+    changes a determinant)."""
+    return {
+        "logdet_agrees": at_most(ev, "max_abs_logdet_diff_nats", TOLERANCE),
+        "exact_cost_linear": all_of(
+            at_most(ev, f"exact_cost_exponent_{k}", LINEAR_MAX) for k in LAYERS
+        ),
+        "brute_force_grows_faster": all_of(
+            all_of(
+                [
+                    at_least(
+                        ev, f"brute_cost_exponent_{k}", f"exact_cost_exponent_{k}", offset=GAP_MIN
+                    ),
+                    at_least(ev, f"brute_over_exact_at_max_dim_{k}", RATIO_MIN),
+                ]
+            )
+            for k in LAYERS
+        ),
+    }
+
+
+def _evidence(logdets: list[LogdetCheck], fits: list[DensityFit]) -> Evidence:
+    ev = Evidence({"max_abs_logdet_diff_nats": max(c.max_abs_diff for c in logdets)})
+    top = max(c.dim for c in logdets)
     ev["max_dim"] = top
     for kind in LAYERS:
-        ev[f"exact_cost_exponent_{kind}"] = _slopes(checks, kind, "exact_s")
-        ev[f"brute_cost_exponent_{kind}"] = _slopes(checks, kind, "brute_s")
-        ev[f"slogdet_cost_exponent_{kind}"] = _slopes(checks, kind, "slogdet_s")
-        last = next(c for c in checks if c.layer == kind and c.dim == top)
+        ev[f"exact_cost_exponent_{kind}"] = _slopes(logdets, kind, "exact_s")
+        ev[f"brute_cost_exponent_{kind}"] = _slopes(logdets, kind, "brute_s")
+        ev[f"slogdet_cost_exponent_{kind}"] = _slopes(logdets, kind, "slogdet_s")
+        last = next(c for c in logdets if c.layer == kind and c.dim == top)
         ev[f"brute_over_exact_at_max_dim_{kind}"] = last.brute_s / last.exact_s
     for f in fits:
         ev[f"test_nats_per_dim_{f.preset}_{f.dataset}"] = f.test_nats_per_dim
@@ -144,16 +166,7 @@ def _evidence(
             f.test_nats_per_dim < f.gaussian_nats_per_dim for f in fits
         )
         ev["flows_fitted"] = len(fits)
-    ok: dict[str, bool | None] = {
-        "logdet_agrees": max(c.max_abs_diff for c in checks) <= TOLERANCE,
-        "exact_cost_linear": all(ev[f"exact_cost_exponent_{k}"] <= LINEAR_MAX for k in LAYERS),
-        "brute_force_grows_faster": all(
-            ev[f"brute_cost_exponent_{k}"] >= ev[f"exact_cost_exponent_{k}"] + GAP_MIN
-            and ev[f"brute_over_exact_at_max_dim_{k}"] >= RATIO_MIN
-            for k in LAYERS
-        ),
-    }
-    return ev, ok
+    return ev
 
 
 def _summary(ev: dict[str, float | None], ok: dict[str, bool | None]) -> str:
@@ -176,7 +189,7 @@ def _summary(ev: dict[str, float | None], ok: dict[str, bool | None]) -> str:
     return text
 
 
-def _logdet_table(checks: list[LogdetCheck]) -> Table:
+def _logdet_table(logdets: list[LogdetCheck]) -> Table:
     rows = [
         [
             c.layer,
@@ -187,7 +200,7 @@ def _logdet_table(checks: list[LogdetCheck]) -> Table:
             c.slogdet_s * 1e3,
             c.brute_s / c.exact_s,
         ]
-        for c in checks
+        for c in logdets
     ]
     cols = ["layer", "D", "max |exact - brute| (nats)", "exact (µs/example)"]
     cols += ["brute force (ms/example)", "of which slogdet (ms)", "brute / exact"]
@@ -226,20 +239,20 @@ def _density_table(fits: list[DensityFit]) -> Table:
     return Table("Learned 2-D densities", cols, rows, note)
 
 
-def _cost_figure(checks: list[LogdetCheck], out: Path) -> Figure:
+def _cost_figure(logdets: list[LogdetCheck], out: Path) -> Figure:
     plt = pyplot()
     fig, (ax_t, ax_d) = plt.subplots(1, 2, figsize=(10, 4))
     colors = dict(zip(LAYERS, ["tab:blue", "tab:orange", "tab:green"], strict=True))
     for kind in LAYERS:
-        rows = [c for c in checks if c.layer == kind]
+        rows = [c for c in logdets if c.layer == kind]
         dims = [c.dim for c in rows]
         c = colors[kind]
         ax_t.loglog(dims, [r.exact_s for r in rows], "o-", color=c, label=f"{kind}: exact")
         ax_t.loglog(dims, [r.brute_s for r in rows], "s--", color=c, label=f"{kind}: brute force")
         diffs = [max(r.max_abs_diff, 1e-18) for r in rows]
         ax_d.loglog(dims, diffs, "o-", color=c, label=kind)
-    top = max(c.dim for c in checks)
-    anchor = max(c.brute_s for c in checks if c.dim == top)
+    top = max(c.dim for c in logdets)
+    anchor = max(c.brute_s for c in logdets if c.dim == top)
     for p, style in ((1, ":"), (2, "--"), (3, "-.")):
         guide = [anchor * (d / top) ** p for d in (top / 8, top)]
         ax_t.loglog([top / 8, top], guide, style, color="grey", lw=1, label=f"slope D^{p}")

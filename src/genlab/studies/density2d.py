@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from genlab.inference import evaluate_run
+from genlab.runs import load_data, load_run, make_config
 from genlab.studies.base import Figure, pyplot, save_figure, say, train_quietly
 
 __all__ = [
@@ -85,9 +87,6 @@ def density_on_grid(model: Any, grid: int, bound: float) -> tuple[np.ndarray, fl
 
 def fit_densities(settings: DensitySettings, runs: Path, device: str) -> list[DensityFit]:
     """Train every preset on every toy set with the one trainer, then measure it."""
-    from genlab.inference import evaluate_run
-    from genlab.runs import load_data, load_run, make_config
-
     fits = []
     for name in settings.datasets:
         for preset in settings.presets:
@@ -123,8 +122,6 @@ def fit_densities(settings: DensitySettings, runs: Path, device: str) -> list[De
 def density_figure(fits: list[DensityFit], settings: DensitySettings, out: Path) -> Figure:
     """Per data set (columns): a 2-D histogram of the true test points (top) and the
     learned density exp(-nll) of each preset (rows below), on the same box."""
-    from genlab.runs import load_data, make_config
-
     plt = pyplot()
     names, presets = settings.datasets, settings.presets
     rows = 1 + len(presets)

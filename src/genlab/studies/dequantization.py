@@ -13,17 +13,36 @@ last (EMA) weights and at the weights chosen on the validation part of train.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from genlab.data import Dataset, load_dataset
+from genlab.data.scaling import to_index
 from genlab.errors import TrainingDiverged
-from genlab.studies.base import Budget, Study, StudyResult, say, train_quietly, verdict_of
+from genlab.family import get_family
+from genlab.inference import evaluate_run
+from genlab.metrics import model_bits_per_dim
+from genlab.pixelwise import Pixelwise, PixelwiseConfig
+from genlab.runs import load_data, load_run, make_config
+from genlab.studies.base import (
+    Budget,
+    Study,
+    StudyResult,
+    describe_data,
+    say,
+    train_quietly,
+    verdict_of,
+)
+from genlab.studies.checks import Evidence, at_least, greater, less
 from genlab.studies.curves import StepRecorder, read_curves
 from genlab.studies.dequantization_report import ModeRun, curves_figure, evidence_table, summary
 
-__all__ = ["MODES", "SETTINGS", "STUDY", "DequantSettings", "ModeRun", "run"]
+__all__ = ["MODES", "SETTINGS", "STUDY", "DequantSettings", "ModeRun", "checks", "run"]
 
 MODES = ("none", "uniform", "variational")
 QUESTION = (
@@ -37,6 +56,7 @@ CLAIM = (
     "dequantization tightens that bound: lower test bits/dim than uniform."
 )
 GAIN_MIN = 0.01  # bits/dim: a variational gain smaller than this is within noise
+DATA = "digits"
 
 
 @dataclass(frozen=True)
@@ -62,16 +82,35 @@ def run(
     results = {mode: _train_mode(mode, s, out / "runs", device) for mode in MODES}
     pixelwise = _pixelwise_bpd()
     ev = _evidence(results, pixelwise)
-    ok = {
-        "none_below_zero": _none_below_zero(ev, results["none"]),
-        "none_still_climbing": _none_climbing(ev, results["none"]),
-        "variational_gains": None
-        if ev["variational_gain_over_uniform_bpd"] is None
-        else ev["variational_gain_over_uniform_bpd"] >= GAIN_MIN,
+    return StudyResult(
+        study="dequantization",
+        question=QUESTION,
+        claim=CLAIM,
+        verdict=verdict_of(checks(ev, results["none"]), budget=budget),
+        summary=summary(ev, results),
+        evidence=ev,
+        tables=[evidence_table(ev, results, pixelwise)],
+        figures=[curves_figure(results, pixelwise, out)],
+        protocol=protocol(s, load_dataset(DATA)),
+    )
+
+
+def checks(ev: Evidence, none: ModeRun) -> dict[str, bool | None]:
+    """The claim's checks, read off the evidence and the 'none' run; None where a
+    number is missing."""
+    return {
+        "none_below_zero": _none_below_zero(ev, none),
+        "none_still_climbing": _none_climbing(ev, none),
+        "variational_gains": at_least(ev, "variational_gain_over_uniform_bpd", GAIN_MIN),
     }
-    protocol = {
-        "data": "digits (1x8x8, 17 levels); train 1437 images minus a 10% validation part "
-        "(seed 0); test = the 360 images with index % 5 == 0",
+
+
+def protocol(s: DequantSettings, dataset: Dataset) -> dict[str, Any]:
+    """How the numbers were measured; the data's facts read off ``dataset``."""
+    train = make_config("flow", overrides=_overrides("uniform", s)).train
+    return {
+        "data": f"{describe_data(dataset)}; train minus a {train.val_fraction:.0%} "
+        f"validation part (seed {train.seed}); test = the whole test split",
         "model": f"flow, model.preset={s.preset}, family defaults otherwise",
         "steps": s.steps,
         "overrides": dict(s.overrides),
@@ -79,31 +118,21 @@ def run(
         "dequantization_draws": "one draw of u per test image, seed 0",
         "seed": 0,
     }
-    return StudyResult(
-        study="dequantization",
-        question=QUESTION,
-        claim=CLAIM,
-        verdict=verdict_of(ok, budget=budget),
-        summary=summary(ev, results),
-        evidence=ev,
-        tables=[evidence_table(ev, results, pixelwise)],
-        figures=[curves_figure(results, pixelwise, out)],
-        protocol=protocol,
-    )
 
 
-def _train_mode(mode: str, s: DequantSettings, runs: Path, device: str) -> ModeRun:
-    from genlab.inference import evaluate_run
-    from genlab.runs import load_run
-
-    say("dequantization", f"training {s.preset} with dequantization={mode} ({s.steps} steps)")
-    overrides = {
-        "data.name": "digits",
+def _overrides(mode: str, s: DequantSettings) -> dict[str, Any]:
+    return {
+        "data.name": DATA,
         "model.preset": s.preset,
         "model.dequantization": mode,
         "train.steps": s.steps,
         **s.overrides,
     }
+
+
+def _train_mode(mode: str, s: DequantSettings, runs: Path, device: str) -> ModeRun:
+    say("dequantization", f"training {s.preset} with dequantization={mode} ({s.steps} steps)")
+    overrides = _overrides(mode, s)
     recorder = StepRecorder()
     try:
         path = train_quietly("flow", overrides, runs / mode, device, callbacks=[recorder])
@@ -124,14 +153,6 @@ def _train_mode(mode: str, s: DequantSettings, runs: Path, device: str) -> ModeR
 def _as_uniform_bound(loaded: Any) -> float:
     """Test bits/dim of a 'none' model's density scored with the uniform bound: the
     same weights in a flow with ``dequantization=uniform`` (no extra parameters)."""
-    import dataclasses
-
-    import torch
-
-    from genlab.family import get_family
-    from genlab.metrics import model_bits_per_dim
-    from genlab.runs import load_data
-
     cfg = dataclasses.replace(loaded.config.model, dequantization="uniform")
     model = get_family("flow").build(cfg, loaded.meta)
     model.load_state_dict(loaded.model.state_dict())
@@ -146,14 +167,7 @@ def _as_uniform_bound(loaded: Any) -> float:
 def _pixelwise_bpd() -> float:
     """Test bits/dim of the add-one per-pixel histogram of the digits train split
     (the pixelwise family's closed-form optimum): the baseline to beat."""
-    import torch
-
-    from genlab.data import load_dataset
-    from genlab.data.scaling import to_index
-    from genlab.metrics import model_bits_per_dim
-    from genlab.pixelwise import Pixelwise, PixelwiseConfig
-
-    ds = load_dataset("digits")
+    ds = load_dataset(DATA)
     levels = int(ds.meta.levels or 0)
     k = to_index(ds.train.x, levels).reshape(len(ds.train.x), -1)  # (N, D)
     counts = torch.nn.functional.one_hot(k, levels).sum(0).float()  # (D, L)
@@ -163,8 +177,8 @@ def _pixelwise_bpd() -> float:
     return model_bits_per_dim(model, ds.test.x, ds.meta)
 
 
-def _evidence(results: dict[str, ModeRun], pixelwise: float) -> dict[str, float | None]:
-    ev: dict[str, float | None] = {"pixelwise_test_bpd": pixelwise}
+def _evidence(results: dict[str, ModeRun], pixelwise: float) -> Evidence:
+    ev = Evidence({"pixelwise_test_bpd": pixelwise})
     for mode, r in results.items():
         best = r.curves.best_val()
         final = r.curves.last_train()
@@ -189,22 +203,20 @@ def _evidence(results: dict[str, ModeRun], pixelwise: float) -> dict[str, float 
     return ev
 
 
-def _none_below_zero(ev: dict[str, float | None], none: ModeRun) -> bool | None:
+def _none_below_zero(ev: Evidence, none: ModeRun) -> bool | None:
     """The 'none' training number went below 0 bits/dim (or to infinity)."""
     if none.diverged:
         return True
-    low = ev["none_train_bpd_min"]
-    return None if low is None else low < 0.0
+    return less(ev, "none_train_bpd_min", 0.0)
 
 
-def _none_climbing(ev: dict[str, float | None], none: ModeRun) -> bool | None:
+def _none_climbing(ev: Evidence, none: ModeRun) -> bool | None:
     """Its likelihood was still climbing over the last quarter of training; not
     measured (None) when training stopped on a non-finite loss, which could have
     other causes than the likelihood's growth."""
     if none.diverged:
         return None
-    drop = ev["none_train_drop_last_quarter_bpd"]
-    return None if drop is None else drop > 0.0
+    return greater(ev, "none_train_drop_last_quarter_bpd", 0.0)
 
 
 STUDY = Study(name="dequantization", question=QUESTION, claim=CLAIM, run=run)

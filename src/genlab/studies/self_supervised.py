@@ -36,7 +36,21 @@ from typing import Any, Literal
 
 import torch
 
-from genlab.studies.base import Budget, Study, StudyResult, say, train_quietly, verdict_of
+from genlab.data import Dataset, load_dataset
+from genlab.metrics.embedding import embed_all
+from genlab.metrics.probe import label_subset, linear_probe
+from genlab.runs import load_run
+from genlab.ssl import Encoder, EncoderConfig
+from genlab.studies.base import (
+    Budget,
+    Study,
+    StudyResult,
+    describe_data,
+    say,
+    train_quietly,
+    verdict_of,
+)
+from genlab.studies.checks import Evidence, less
 from genlab.studies.self_supervised_report import (
     accuracy_table,
     curve_figure,
@@ -51,6 +65,7 @@ __all__ = [
     "SETTINGS",
     "STUDY",
     "SSLSettings",
+    "checks",
     "pct",
     "run",
     "prediction_accuracy",
@@ -111,8 +126,6 @@ SETTINGS: dict[str, SSLSettings] = {
 
 def run(budget: Budget, out: Path, device: str, settings: SSLSettings | None = None) -> StudyResult:
     """Run the study at ``budget`` (or with explicit ``settings``) into ``out``."""
-    from genlab.data import load_dataset
-
     s = settings or SETTINGS[budget]
     assert CLAIM_FRACTION in s.fractions, (CLAIM_FRACTION, s.fractions)
     dataset = load_dataset(DATA)
@@ -126,25 +139,34 @@ def run(budget: Budget, out: Path, device: str, settings: SSLSettings | None = N
     ev |= _repeats(
         s, dataset, {"best_probe": features[best], "pixels": features["pixels"]}, ev, out, device
     )
-    key = pct(CLAIM_FRACTION)
-    ok = {
-        "probe_beats_scratch": _less(ev, f"scratch_mean_{key}", f"best_probe_mean_{key}"),
-        "probe_beats_pixels": _less(ev, f"pixels_mean_{key}", f"best_probe_mean_{key}"),
-    }
     return StudyResult(
         study="self_supervised",
         question=QUESTION,
         claim=CLAIM,
-        verdict=verdict_of(ok, budget=budget),
+        verdict=verdict_of(checks(ev), budget=budget),
         summary=summary(ev, best, s.fractions, CLAIM_FRACTION),
         evidence=ev,
-        tables=[accuracy_table(acc, cv, pretrain_s, s.fractions, counts, CLAIM_FRACTION)],
+        tables=[
+            accuracy_table(
+                acc, cv, pretrain_s, s.fractions, counts, CLAIM_FRACTION, len(dataset.test)
+            )
+        ],
         figures=[
             curve_figure(acc, s.fractions, out, counts),
             views_figure(_views(runs["simclr"], _one_per_class(dataset.test), device), out),
         ],
-        protocol=_protocol(s, best),
+        protocol=_protocol(s, best, dataset),
     )
+
+
+def checks(ev: Evidence) -> dict[str, bool | None]:
+    """The claim's checks on the means over label subsets at the claim's share; None
+    where a number is missing."""
+    key = pct(CLAIM_FRACTION)
+    return {
+        "probe_beats_scratch": less(ev, f"scratch_mean_{key}", f"best_probe_mean_{key}"),
+        "probe_beats_pixels": less(ev, f"pixels_mean_{key}", f"best_probe_mean_{key}"),
+    }
 
 
 def _overrides(s: SSLSettings, steps: int) -> dict[str, Any]:
@@ -184,10 +206,6 @@ def _probe_all(
     """Linear-probe test accuracy and train cross-validation accuracy of every frozen
     representation (pixels, untrained encoder, each pretrained one) per label fraction,
     and those representations of (train, test)."""
-    from genlab.metrics.embedding import embed_all
-    from genlab.metrics.probe import label_subset, linear_probe
-    from genlab.runs import load_run
-
     train, test = dataset.train, dataset.test
     features = {"pixels": (train.x.flatten(1).float(), test.x.flatten(1).float())}
     untrained = _untrained_encoder(s, dataset.meta).to(device)
@@ -209,16 +227,12 @@ def _probe_all(
 
 def _untrained_encoder(s: SSLSettings, meta: Any) -> Any:
     """The shared backbone with the study's options at its seeded random initialisation."""
-    from genlab.ssl import Encoder
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         return Encoder.from_config(_encoder_config(s), meta)
 
 
 def _encoder_config(s: SSLSettings) -> Any:
-    from genlab.ssl import EncoderConfig
-
     return EncoderConfig(**{k.removeprefix("model."): v for k, v in s.encoder.items()})
 
 
@@ -255,8 +269,6 @@ def _repeats(
     pixels') and the scratch classifier on label subsets 1..subsets-1 (subset 0 is the
     table's), and the means over all subsets: ``{row}_accuracy_{share}_seed{k}`` and
     ``{row}_mean_{share}``."""
-    from genlab.metrics.probe import label_subset, linear_probe
-
     f, key = CLAIM_FRACTION, pct(CLAIM_FRACTION)
     train, test = dataset.train, dataset.test
     rows = (*features, "scratch")
@@ -281,8 +293,6 @@ def _repeats(
 
 
 def _load(path: Path, device: str) -> Any:
-    from genlab.runs import load_run
-
     return load_run(path, device=device).model
 
 
@@ -316,8 +326,6 @@ def _one_per_class(split: Any) -> torch.Tensor:
 
 
 def _label_counts(s: SSLSettings, dataset: Any) -> dict[float, int]:
-    from genlab.metrics.probe import label_subset
-
     return {f: len(label_subset(dataset.train.y, f, seed=SEED)) for f in s.fractions}
 
 
@@ -328,8 +336,8 @@ def _evidence(
     cv: Scores,
     pretrain_s: dict[str, float],
     best: str,
-) -> dict[str, float | None]:
-    ev: dict[str, float | None] = {}
+) -> Evidence:
+    ev = Evidence()
     for f, count in counts.items():
         ev[f"labels_{pct(f)}"] = float(count)
     for name, by_fraction in acc.items():
@@ -344,21 +352,16 @@ def _evidence(
     return ev
 
 
-def _less(ev: dict[str, float | None], a: str, b: str) -> bool | None:
-    """``ev[a] < ev[b]``; None when either is missing."""
-    va, vb = ev.get(a), ev.get(b)
-    return None if va is None or vb is None else va < vb
-
-
 def _fmt(acc: Scores, f: float) -> str:
     return ", ".join(f"{n} {v[f]:.3f}" for n, v in acc.items() if v.get(f) is not None)
 
 
-def _protocol(s: SSLSettings, best: str) -> dict[str, Any]:
+def _protocol(s: SSLSettings, best: str, dataset: Dataset) -> dict[str, Any]:
+    """How the numbers were measured; the data's facts read off ``dataset``."""
     return {
-        "data": "digits (1x8x8, 17 levels): pretraining on TRAIN without labels (its "
+        "data": f"{describe_data(dataset)}: pretraining on TRAIN without labels (its "
         "family's held-out tenth of TRAIN selects the weights); every accuracy on the "
-        "whole TEST split (360 images)",
+        f"whole TEST split ({len(dataset.test)} images)",
         "label_subsets": f"class-balanced, nested, label_subset(train.y, f, seed={SEED}) = "
         f"data.label_fraction=f data.seed={SEED}",
         "encoder": asdict(_encoder_config(s)),

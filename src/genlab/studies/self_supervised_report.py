@@ -116,9 +116,11 @@ def accuracy_table(
     fractions: Sequence[float],
     counts: Mapping[float, int],
     claim: float,
+    test_size: int,
 ) -> Table:
     """One row per method: test accuracy per label fraction, the probe's train CV accuracy
-    at the claim's label fraction and the pretraining time."""
+    at the claim's label fraction and the pretraining time (``test_size``: images in the
+    test split)."""
     rows: list[list[str | float | int | None]] = []
     for row, label in LABELS.items():
         if row not in acc:
@@ -132,9 +134,9 @@ def accuracy_table(
         "pretrain s",
     ]
     note = (
-        "Accuracy on the whole test split (360 digits). Probes: logistic regression on frozen "
-        "standardised features, C by 3-fold cross-validation of the labelled train subset "
-        "(whose mean held-out accuracy is the CV column; the best pretrained encoder is "
+        f"Accuracy on the whole test split ({test_size} images). Probes: logistic regression "
+        "on frozen standardised features, C by 3-fold cross-validation of the labelled train "
+        "subset (whose mean held-out accuracy is the CV column; the best pretrained encoder is "
         "chosen by it). Fine-tuned and from-scratch rows: the classifier family (encoder + "
         "linear head), same steps and labels."
     )

@@ -19,13 +19,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from genlab.studies.base import Budget, Study, StudyResult, say, train_quietly, verdict_of
+from genlab.data import load_dataset
+from genlab.metrics.evaluate import evaluate_samples, reference_values
+from genlab.metrics.likelihood import model_bits_per_dim
+from genlab.runs import load_run, make_config
+from genlab.studies.base import (
+    Budget,
+    Figure,
+    Study,
+    StudyResult,
+    describe_data,
+    say,
+    train_quietly,
+    verdict_of,
+)
+from genlab.studies.checks import Evidence, less
 from genlab.studies.vae_vs_diffusion_report import (
     grids_figure,
     quality_table,
@@ -34,7 +48,7 @@ from genlab.studies.vae_vs_diffusion_report import (
 )
 from genlab.vae.pictures import write_pictures as vae_pictures
 
-__all__ = ["METHODS", "SETTINGS", "STUDY", "CompareSettings", "run"]
+__all__ = ["METHODS", "SETTINGS", "STUDY", "CompareSettings", "checks", "run"]
 
 QUESTION = "Why is a VAE blurrier than a diffusion model?"
 CLAIM = (
@@ -46,6 +60,7 @@ CLAIM = (
 SPEEDUP = 100.0  # VAE time per image at least this many times below DDPM at 1000 steps
 # the rows of every table, in order (labels in vae_vs_diffusion_report.LABELS)
 METHODS = ("vae_mean", "vae_sample", "flow", "diffusion_20", "diffusion_1000")
+FAMILIES = ("vae", "flow", "diffusion")  # trained in this order
 
 
 @dataclass(frozen=True)
@@ -68,9 +83,6 @@ def run(
     budget: Budget, out: Path, device: str, settings: CompareSettings | None = None
 ) -> StudyResult:
     """Run the study at ``budget`` (or with explicit ``settings``) into ``out``."""
-    from genlab.data import load_dataset
-    from genlab.metrics.evaluate import reference_values
-
     s = settings or SETTINGS[budget]
     dataset = load_dataset("digits")
     models, train_s = _train_all(s, out, device)
@@ -85,13 +97,6 @@ def run(
         say("vae_vs_diffusion", f"{name:15s} FD {rows[name]['fd']:.2f}")
     bpd = _test_bpd(models, dataset, s)
     ev = _evidence(rows, floor, bpd, train_s)
-    ok = {
-        "vae_blurrier": _less(ev, "vae_mean_sharpness", "diffusion_20_sharpness"),
-        "diffusion_fd_lower": _less(ev, "diffusion_20_fd", "vae_mean_fd"),
-        "vae_100x_faster": _less(
-            ev, "vae_sample_seconds_per_image", "diffusion_1000_seconds_per_image", SPEEDUP
-        ),
-    }
     pictures = vae_pictures(models["vae"], dataset.test.x, dataset.meta, out / "vae_pictures")
     figures = [
         grids_figure(grids, out),
@@ -99,8 +104,7 @@ def run(
         *[_picture(p, out) for p in pictures if p.stem in ("reconstructions", "interpolations")],
     ]
     protocol = {
-        "data": "digits (1x8x8, 17 levels); VAE and flow hold out 10% of train for "
-        "weight selection, diffusion trains on all of train (family defaults)",
+        "data": f"{describe_data(dataset)}; {_held_out(s)}",
         "models": "family defaults: vae (MLP, discretized logistic), flow (realnvp, uniform "
         "dequantization), diffusion (U-Net, cosine, v prediction, EMA)",
         "train_steps_each": s.train_steps,
@@ -114,7 +118,7 @@ def run(
         study="vae_vs_diffusion",
         question=QUESTION,
         claim=CLAIM,
-        verdict=verdict_of(ok, budget=budget),
+        verdict=verdict_of(checks(ev), budget=budget),
         summary=summary(ev),
         evidence=ev,
         tables=[quality_table(rows, floor, bpd, train_s)],
@@ -123,20 +127,40 @@ def run(
     )
 
 
+def checks(ev: Evidence) -> dict[str, bool | None]:
+    """The claim's checks, read off the evidence; None where a number is missing."""
+    return {
+        "vae_blurrier": less(ev, "vae_mean_sharpness", "diffusion_20_sharpness"),
+        "diffusion_fd_lower": less(ev, "diffusion_20_fd", "vae_mean_fd"),
+        "vae_100x_faster": less(
+            ev, "vae_sample_seconds_per_image", "diffusion_1000_seconds_per_image", SPEEDUP
+        ),
+    }
+
+
+def _overrides(s: CompareSettings, family: str) -> dict[str, Any]:
+    overrides = {"data.name": "digits", "train.steps": s.train_steps, "train.batch_size": 128}
+    return overrides | {key: value for fam, key, value in s.overrides if fam == family}
+
+
+def _held_out(s: CompareSettings) -> str:
+    """Which families hold out part of train for weight selection, from their configs."""
+    shares = {f: make_config(f, overrides=_overrides(s, f)).train.val_fraction for f in FAMILIES}
+    held = [f"{f} holds out {v:.0%} of train for weight selection" for f, v in shares.items() if v]
+    whole = [f"{f} trains on all of train" for f, v in shares.items() if not v]
+    return ", ".join(held + whole)
+
+
 def _train_all(
     s: CompareSettings, out: Path, device: str
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """Train the three families with the same steps and batch; (models, seconds)."""
-    from genlab.runs import load_run
-
     models: dict[str, Any] = {}
     seconds: dict[str, float] = {}
-    for family in ("vae", "flow", "diffusion"):
+    for family in FAMILIES:
         say("vae_vs_diffusion", f"training {family} on digits ({s.train_steps} steps)")
-        overrides = {"data.name": "digits", "train.steps": s.train_steps, "train.batch_size": 128}
-        overrides |= {key: value for fam, key, value in s.overrides if fam == family}
         start = time.perf_counter()
-        path = train_quietly(family, overrides, out / "runs" / family, device)
+        path = train_quietly(family, _overrides(s, family), out / "runs" / family, device)
         seconds[family] = time.perf_counter() - start
         models[family] = load_run(path, device=device).model.eval()
     return models, seconds
@@ -176,17 +200,11 @@ def _sync(device: torch.device) -> None:
 
 
 def _score(x: torch.Tensor, dataset: Any, device: str) -> dict[str, float]:
-    from genlab.metrics.evaluate import evaluate_samples
-
     return evaluate_samples(x, dataset, ["fd", "kid", "pr", "sharpness"], device=device)
 
 
 def _test_bpd(models: dict[str, Any], dataset: Any, s: CompareSettings) -> dict[str, float]:
     """Test bits/dim of each family: IWAE bound (K samples), diffusion bound, exact flow."""
-    from dataclasses import replace
-
-    from genlab.metrics.likelihood import model_bits_per_dim
-
     vae = models["vae"]
     vae.config = replace(vae.config, nll_samples=s.nll_samples)
     out = {}
@@ -203,8 +221,8 @@ def _evidence(
     floor: dict[str, float],
     bpd: dict[str, float],
     train_s: dict[str, float],
-) -> dict[str, float | None]:
-    ev: dict[str, float | None] = {f"floor_{k}": floor[k] for k in ("fd", "kid")}
+) -> Evidence:
+    ev = Evidence({f"floor_{k}": floor[k] for k in ("fd", "kid")})
     ev |= {"floor_precision": floor["precision"], "floor_recall": floor["recall"]}
     for name, r in rows.items():
         for key in ("fd", "kid", "precision", "recall", "sharpness", "seconds_per_image"):
@@ -217,15 +235,7 @@ def _evidence(
     return ev
 
 
-def _less(ev: dict[str, float | None], a: str, b: str, factor: float = 1.0) -> bool | None:
-    """``factor * ev[a] < ev[b]``; None when either is missing."""
-    va, vb = ev.get(a), ev.get(b)
-    return None if va is None or vb is None else factor * va < vb
-
-
-def _picture(path: Path, out: Path) -> Any:
-    from genlab.studies.base import Figure
-
+def _picture(path: Path, out: Path) -> Figure:
     captions = {
         "reconstructions": "VAE reconstructions: each test image followed by the decoder mean "
         "at its posterior mean: what the latent code keeps and what it averages away.",
