@@ -239,6 +239,10 @@ class RunFolder:
             return staged
         return self.path / name
 
+    def has_weights(self, name: str) -> bool:
+        """Whether the run kept the ``name`` weights (best, ema or model)."""
+        return self.weights_path(name).is_file()
+
     def weights_path(self, name: str) -> Path:
         """The file of the ``name`` weights (best, ema or model), where it is now."""
         return self._current(_weights_file(name))
@@ -375,7 +379,7 @@ class RunFolder:
         if weights != "auto":
             return weights
         for name in AUTO_ORDER:
-            if self.weights_path(name).is_file():
+            if self.has_weights(name):
                 return name
         raise CheckpointError(
             f"{self.path} holds no weights ({_weights_file('model')}); was training interrupted?"
