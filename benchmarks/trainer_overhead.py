@@ -22,7 +22,7 @@ from torch import nn
 from genlab.config import TrainConfig
 from genlab.data import load_dataset
 from genlab.data.scaling import to_centered
-from genlab.train import Trainer
+from genlab.train import RunFolder, Trainer
 
 
 class MLP(nn.Module):
@@ -70,7 +70,7 @@ def genlab_loop(model: nn.Module, ds, steps: int, batch: int) -> float:
         log_every=50,
     )
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(model, ds, cfg, Path(tmp), device=torch.device("cpu"))
+        trainer = Trainer(model, ds, cfg, RunFolder(tmp), device=torch.device("cpu"))
         t = time.perf_counter()
         trainer.fit()
         return steps * batch / (time.perf_counter() - t)

@@ -33,7 +33,7 @@ from genlab.data import dataset_available, load_dataset
 from genlab.metrics.likelihood import score_bits_per_dim
 from genlab.runs import build_model, make_config
 from genlab.train import Trainer
-from genlab.train.trainer import split_validation
+from genlab.train.validation import split_validation
 
 RESULTS = Path(__file__).parent / "results" / "vae_nll_cost.json"
 VAL_K = (1, 10, 100)

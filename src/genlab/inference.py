@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import io
 import sys
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from genlab.atomic import write_atomic
 from genlab.config import DataConfig, from_dict, nest, to_dict
 from genlab.data.dataset import DataMeta
 from genlab.errors import GenlabError
@@ -107,18 +108,11 @@ def write_samples(x: torch.Tensor, meta: DataMeta, path: str | Path) -> Path:
     (N, D); continuous data are stored as float32.
     """
     path = check_out_path(path)
-    suffix = path.suffix.lower()
-    tmp = path.with_name(f".{path.stem}.tmp{suffix}")
-    try:
-        if suffix == ".png":
-            save_samples(x, meta, tmp)
-        else:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, samples=_as_array(x, meta))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    if path.suffix.lower() == ".png":
+        return write_atomic(path, lambda tmp: save_samples(x, meta, tmp))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, samples=_as_array(x, meta))
+    return write_atomic(path, buffer.getvalue())
 
 
 def _as_array(x: torch.Tensor, meta: DataMeta) -> np.ndarray:

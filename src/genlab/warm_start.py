@@ -20,7 +20,7 @@ from genlab.nn.encoder import HasEncoder, WarmStartable
 
 __all__ = ["warm_start"]
 
-# run folder -> (its trained model, its family's name): genlab.runs.load_run, on the CPU
+# run folder -> (its trained model, its family's name), on the CPU: genlab.runs.loading
 LoadModel = Callable[[str], tuple[nn.Module, str]]
 
 

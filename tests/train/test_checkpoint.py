@@ -7,11 +7,12 @@ import torch
 
 from genlab.errors import CheckpointError
 from genlab.train import checkpoint as ckpt
+from genlab.train import run_folder
 
 
 def _write(run, step):
     state = {"w": torch.full((3,), float(step))}
-    ckpt.write_checkpoint(
+    run_folder.write_checkpoint(
         run,
         {
             "model.safetensors": lambda p: ckpt.save_weights(state, p, step),
@@ -25,29 +26,29 @@ def test_write_then_load(tmp_path):
     weights, step = ckpt.load_weights(tmp_path / "model.safetensors")
     assert step == 5 and weights["w"].tolist() == [5.0] * 3
     assert ckpt.load_state(tmp_path / "trainer_state.pt")["step"] == 5
-    assert not (tmp_path / ckpt.STAGE).exists()
+    assert not (tmp_path / run_folder.STAGE).exists()
 
 
 def test_incomplete_stage_is_discarded(tmp_path):
     _write(tmp_path, 1)
-    stage = tmp_path / ckpt.STAGE
+    stage = tmp_path / run_folder.STAGE
     stage.mkdir()
     ckpt.save_weights({"w": torch.zeros(3)}, stage / "model.safetensors", 2)  # killed here
-    ckpt.recover(tmp_path)
+    run_folder.recover(tmp_path)
     assert not stage.exists()
     assert ckpt.load_weights(tmp_path / "model.safetensors")[1] == 1
 
 
 def test_complete_stage_is_rolled_forward(tmp_path):
     _write(tmp_path, 1)
-    stage = tmp_path / ckpt.STAGE
+    stage = tmp_path / run_folder.STAGE
     stage.mkdir()
     ckpt.save_weights({"w": torch.zeros(3)}, stage / "model.safetensors", 2)
     torch.save({"step": 2}, stage / "trainer_state.pt")
-    (stage / ckpt.MARKER).write_text(json.dumps(["model.safetensors", "trainer_state.pt"]))
+    (stage / run_folder.MARKER).write_text(json.dumps(["model.safetensors", "trainer_state.pt"]))
     # killed after moving the first file: the second is still staged
     (stage / "model.safetensors").replace(tmp_path / "model.safetensors")
-    ckpt.recover(tmp_path)
+    run_folder.recover(tmp_path)
     assert ckpt.load_weights(tmp_path / "model.safetensors")[1] == 2
     assert ckpt.load_state(tmp_path / "trainer_state.pt")["step"] == 2
     assert not stage.exists()

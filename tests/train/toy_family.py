@@ -77,7 +77,8 @@ def register() -> None:
 def main() -> None:
     sys.path.insert(0, os.path.dirname(__file__))
     register()
-    from genlab.runs import make_config, read_config, to_dict, train_run
+    from genlab.config import to_dict
+    from genlab.runs import make_config, read_config, train_run
 
     p = argparse.ArgumentParser()
     p.add_argument("out")

@@ -30,6 +30,7 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm import tqdm
 
+from genlab.atomic import write_atomic
 from genlab.data.dataset import Dataset, Split
 from genlab.data.scaling import to_centered
 from genlab.errors import GenlabError
@@ -348,7 +349,6 @@ def _load(net: FeatureCNN, path: Path) -> float | None:
 def _save(net: FeatureCNN, path: Path, accuracy: float) -> None:
     """Write weights atomically (temp file, then rename) with the accuracy as metadata."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
-    save_file(state, str(tmp), metadata={"arch": ARCH_VERSION, "test_accuracy": repr(accuracy)})
-    os.replace(tmp, path)
+    meta = {"arch": ARCH_VERSION, "test_accuracy": repr(accuracy)}
+    write_atomic(path, lambda tmp: save_file(state, str(tmp), metadata=meta))

@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+from genlab.atomic import write_atomic
 from genlab.errors import GenlabError
 from genlab.report.html import ReportEntry, render_report
 from genlab.studies.base import Budget, get_study, read_result, run_study, say, study_names
@@ -61,9 +62,7 @@ def build_report(
         f"{minutes:.1f} min · written {time.strftime('%Y-%m-%d %H:%M')}"
     )
     path = out / INDEX
-    tmp = out / f".{INDEX}.tmp"
-    tmp.write_text(render_report(entries, title="genlab studies", meta=meta), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, render_report(entries, title="genlab studies", meta=meta))
     say("report", f"{path} ({minutes:.1f} min)")
     failed = [e for e in entries if e.result is None]
     if failed:

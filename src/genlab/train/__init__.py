@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from genlab.train.distributed import DistInfo, init_distributed, resolve_device
-from genlab.train.trainer import Callback, Trainer, TrainResult, split_validation
+from genlab.train.run_folder import RunFolder
+from genlab.train.trainer import Callback, Trainer, TrainResult
+from genlab.train.validation import split_validation
 
 __all__ = [
     "Callback",
     "DistInfo",
+    "RunFolder",
     "TrainResult",
     "Trainer",
     "init_distributed",

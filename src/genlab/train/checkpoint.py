@@ -1,84 +1,24 @@
-"""Run-folder checkpoints, written atomically as one unit.
+"""Checkpoint file formats: weights as safetensors, the trainer state as a torch file.
 
-A checkpoint is several files (``model.safetensors``, ``ema.safetensors``,
-``best.safetensors``, ``trainer_state.pt``) that must agree on the step. They are
-first written in full to ``RUN/.checkpoint-tmp/``, then a ``COMPLETE`` marker is
-written, then each file is moved over its old copy with ``os.replace``. A process
-killed at any moment leaves either the old checkpoint (no marker: the stage is
-discarded) or a complete new one whose moves :func:`recover` finishes. Weights are
-safetensors; the trainer state is loaded with ``weights_only=True``: nothing in a
-run folder can execute code.
+Weights are safetensors (their step in the metadata); the trainer state is loaded with
+``weights_only=True``: nothing in a run folder can execute code. Which files a run holds
+and how a checkpoint is committed atomically is the run folder's business
+(:mod:`genlab.train.run_folder`).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from genlab.errors import CheckpointError
 
-__all__ = [
-    "fit_problem",
-    "load_state",
-    "load_weights",
-    "recover",
-    "save_weights",
-    "write_checkpoint",
-]
-
-STAGE = ".checkpoint-tmp"
-MARKER = "COMPLETE"
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_checkpoint(run: Path, writers: Mapping[str, Callable[[Path], None]]) -> None:
-    """Write each ``name -> writer(path)`` into ``run`` as one atomic unit."""
-    stage = run / STAGE
-    if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir()
-    for name, write in writers.items():
-        write(stage / name)
-        _fsync(stage / name)
-    (stage / MARKER).write_text(json.dumps(list(writers)))
-    _fsync(stage / MARKER)
-    _fsync(stage)
-    _commit(run)
-
-
-def _commit(run: Path) -> None:
-    stage = run / STAGE
-    for name in json.loads((stage / MARKER).read_text()):
-        if (stage / name).exists():  # absent when an earlier commit moved it already
-            os.replace(stage / name, run / name)
-    _fsync(run)
-    shutil.rmtree(stage)
-
-
-def recover(run: Path) -> None:
-    """Finish an interrupted checkpoint commit, or discard an incomplete one."""
-    stage = run / STAGE
-    if not stage.exists():
-        return
-    if (stage / MARKER).exists():
-        _commit(run)
-    else:
-        shutil.rmtree(stage)
+__all__ = ["fit_problem", "load_state", "load_weights", "save_weights"]
 
 
 def save_weights(state: Mapping[str, torch.Tensor], path: Path, step: int) -> None:
@@ -92,8 +32,6 @@ def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], int]:
     if not path.is_file():
         raise CheckpointError(f"{path} is missing; the run has no saved weights")
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         return load_file(str(path)), int(meta.get("step", -1))

@@ -6,28 +6,38 @@ import json
 from pathlib import Path
 from typing import Any
 
+from genlab.atomic import write_atomic
+
 __all__ = ["RunLogger"]
 
 
 class RunLogger:
-    """Appends one JSON object per record to ``RUN/metrics.jsonl``.
+    """Appends one JSON object per record to the run's log (``path``; None logs nothing).
 
     Records carry ``step`` and ``kind`` ("train", "val", "time", "event"); on resume the
     lines written after the checkpoint's step are dropped, so the log reads as one
     uninterrupted run.
     """
 
-    def __init__(self, run: Path | None, *, resume_step: int | None = None) -> None:
-        self.path = None if run is None else run / "metrics.jsonl"
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        tensorboard: Path | None = None,
+        resume_step: int | None = None,
+    ) -> None:
+        self.path = path
         self._tb: Any = None
         if self.path is None:
             return
         if resume_step is not None and self.path.exists():
             self._truncate_after(resume_step)
+        if tensorboard is None:
+            return
         try:  # optional dependency
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(log_dir=str(run / "tensorboard"))
+            self._tb = SummaryWriter(log_dir=str(tensorboard))
         except ImportError:
             self._tb = None
 
@@ -42,9 +52,7 @@ class RunLogger:
                     keep.append(line)
             except json.JSONDecodeError:  # a line cut by a kill
                 continue
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(f"{line}\n" for line in keep))
-        tmp.replace(self.path)
+        write_atomic(self.path, "".join(f"{line}\n" for line in keep))
 
     def log(self, step: int, kind: str, values: dict[str, float]) -> None:
         if self.path is None:

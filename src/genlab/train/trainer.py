@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -23,19 +22,21 @@ from torch import nn
 from tqdm import tqdm
 
 from genlab.config import TrainConfig
-from genlab.data.dataset import Dataset, Split
+from genlab.data.dataset import Dataset
 from genlab.errors import CheckpointError, ConfigError, TrainingDiverged
-from genlab.protocols import GenerativeModel, Preparable, Trainable, ValidationScored
+from genlab.protocols import GenerativeModel, Preparable, Trainable
 from genlab.train import checkpoint as ckpt
 from genlab.train.batching import EpochOrder
 from genlab.train.distributed import DistInfo
 from genlab.train.ema import EMA
 from genlab.train.logging import RunLogger
 from genlab.train.optim import lr_at, make_optimizer, set_lr
+from genlab.train.run_folder import Checkpoint, RunFolder, TrainerState
 from genlab.train.seeding import get_rng_state, seed_everything, set_rng_state
+from genlab.train.validation import split_validation, validation_score
 from genlab.viz import save_samples
 
-__all__ = ["Callback", "TrainResult", "Trainer", "split_validation"]
+__all__ = ["Callback", "TrainResult", "Trainer"]
 
 Callback = Callable[[int, dict[str, float]], None]
 
@@ -62,30 +63,13 @@ class _LossModule(nn.Module):
         return self.model.loss(x, y, step=step)
 
 
-def split_validation(train: Split, cfg: TrainConfig) -> tuple[Split, Split | None]:
-    """(training part, validation part or None), held out from train with train.seed."""
-    if cfg.val_fraction <= 0:
-        return train, None
-    rest, val = train.holdout(cfg.val_fraction, cfg.seed, cfg.val_max)
-    return rest, (val if len(val) else None)
-
-
-def _selection_score(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """What validation scores a model by: per-example nats (N,) of a generative model,
-    its cheaper ``validation_nll`` when it offers one, else None (its mean loss)."""
-    if isinstance(model, ValidationScored):
-        return model.validation_nll
-    if isinstance(model, GenerativeModel):
-        return model.nll
-    return None
-
-
 class Trainer:
     """Train ``model`` on ``dataset.train`` (minus a validation part) into ``run``.
 
     ``run`` is the run folder (rank 0 writes it; None writes nothing). With
-    ``resume=True`` the loop restarts from the checkpoint in ``run`` and continues
-    bit-for-bit as if it had never stopped (same device and thread settings).
+    ``resume=True`` the loop restarts from the checkpoint in ``run`` (recovered first:
+    see :mod:`genlab.train.run_folder`) and continues bit-for-bit as if it had never
+    stopped (same device and thread settings).
     """
 
     def __init__(
@@ -93,7 +77,7 @@ class Trainer:
         model: nn.Module,
         dataset: Dataset,
         cfg: TrainConfig,
-        run: Path | None,
+        run: RunFolder | None,
         *,
         device: torch.device,
         dist_info: DistInfo | None = None,
@@ -135,7 +119,11 @@ class Trainer:
                 if self.ema is not None:
                     self.ema.model.load_state_dict(self.model.state_dict())
             seed_everything(cfg.seed + self.dist.rank)
-        self.logger = RunLogger(self.run, resume_step=self.step if resume else None)
+        self.logger = RunLogger(
+            None if self.run is None else self.run.metrics_path,
+            tensorboard=None if self.run is None else self.run.tensorboard_dir,
+            resume_step=self.step if resume else None,
+        )
         self.loss_fn = self._wrap()
 
     # ------------------------------------------------------------------ set-up
@@ -300,42 +288,22 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
 
-    @torch.no_grad()
     def _validate(self) -> None:
-        """Validation score (bits/dim of a generative model, else the mean loss)."""
-        model = self.eval_model
-        score = _selection_score(model)
-        was_training = model.training
-        model.eval()
-        val = self.val_split
-        assert val is not None
-        started = time.perf_counter()
-        total, n = 0.0, 0
-        bar = tqdm(
-            total=len(val),
-            desc=f"validate ({len(val)} images)",
-            unit="img",
-            leave=False,
-            disable=self._bar is None or self._bar.disable,
-            dynamic_ncols=True,
-            mininterval=0.5 if sys.stderr.isatty() else 15.0,
-            delay=1.0,
+        """Validation score (bits/dim of a generative model, else the mean loss); keeps
+        the best weights when ``train.select=best``."""
+        assert self.val_split is not None
+        model, started = self.eval_model, time.perf_counter()
+        name, value = validation_score(
+            model,
+            self.val_split,
+            self.meta,
+            step=self.step,
+            seed=self.cfg.seed,
+            rng_devices=self._rng_devices(),
+            progress=self._bar is not None and not self._bar.disable,
         )
-        with bar, torch.random.fork_rng(devices=self._rng_devices()):
-            torch.manual_seed(self.cfg.seed)  # same noise at every evaluation
-            for start in range(0, len(val), 512):
-                x = val.x[start : start + 512]
-                y = None if val.y is None else val.y[start : start + 512]
-                if score is not None:
-                    total += float(score(x).sum()) / (self.meta.dims * math.log(2.0))
-                else:
-                    total += float(model.loss(x, y, step=self.step)[0]) * len(x)
-                n += len(x)
-                bar.update(len(x))
-        model.train(was_training)
         self.val_seconds += time.perf_counter() - started
-        value = self.last_val = total / n
-        name = "loss" if score is None else "bpd"
+        self.last_val = value
         improved = self.best_value is None or value < self.best_value
         if improved and self.cfg.select == "best":
             self.best_value, self.best_step = value, self.step
@@ -359,33 +327,23 @@ class Trainer:
             model.eval()
             x = model.sample(self.cfg.grid_size, generator=g)
             model.train(was_training)
-        save_samples(x, self.meta, self.run / "samples" / f"step_{self.step:07d}.png")
+        save_samples(x, self.meta, self.run.sample_path(self.step))
 
     # ------------------------------------------------------------------ checkpoints
 
     def _save_checkpoint(self, rng: list[dict[str, torch.Tensor]]) -> None:
         assert self.run is not None
-        step = self.step
-        writers: dict[str, Callable[[Path], None]] = {
-            "model.safetensors": lambda p: ckpt.save_weights(self.model.state_dict(), p, step),
-        }
-        if self.ema is not None:
-            ema_state = self.ema.model.state_dict()
-            writers["ema.safetensors"] = lambda p: ckpt.save_weights(ema_state, p, step)
-        if self.best_state is not None:
-            best = self.best_state
-            writers["best.safetensors"] = lambda p: ckpt.save_weights(best, p, self.best_step or 0)
-        state = {
-            "step": step,
-            "optimizer": self.opt.state_dict(),
-            "rng": rng,
-            "best_value": self.best_value,
-            "best_step": self.best_step,
-            "world_size": self.dist.world_size,
-            "seconds": [self.train_seconds, self.val_seconds],
-        }
-        writers["trainer_state.pt"] = lambda p: torch.save(state, p)
-        ckpt.write_checkpoint(self.run, writers)
+        state = TrainerState(
+            step=self.step,
+            optimizer=self.opt.state_dict(),
+            rng=rng,
+            best_value=self.best_value,
+            best_step=self.best_step,
+            world_size=self.dist.world_size,
+            seconds=(self.train_seconds, self.val_seconds),
+        )
+        ema = None if self.ema is None else self.ema.model.state_dict()
+        self.run.write_checkpoint(Checkpoint(state, self.model.state_dict(), ema, self.best_state))
 
     def _gather_rng(self) -> list[dict[str, torch.Tensor]]:
         mine = get_rng_state()
@@ -400,38 +358,31 @@ class Trainer:
         if run is None:
             raise CheckpointError("resume needs the run folder")
         if self.dist.is_main:
-            ckpt.recover(run)
+            run.recover()
         if self.dist.enabled:
             dist.barrier()
-        state = ckpt.load_state(run / "trainer_state.pt")
-        weights, step = ckpt.load_weights(run / "model.safetensors")
-        if step != state["step"]:
-            raise CheckpointError(
-                f"{run}: model.safetensors is from step {step} but trainer_state.pt from "
-                f"step {state['step']}; restart with --force"
-            )
-        self._load_into(self.model, weights, run / "model.safetensors")
-        if self.ema is not None:
-            self._load_into(self.ema.model, ckpt.load_weights(run / "ema.safetensors")[0], run)
-        if (run / "best.safetensors").exists():
-            self.best_state = ckpt.load_weights(run / "best.safetensors")[0]
-        self.best_value, self.best_step = state["best_value"], state["best_step"]
+        saved = run.read_checkpoint(ema=self.ema is not None)
+        self._load_into(self.model, saved.model, run.weights_path("model"))
+        if self.ema is not None and saved.ema is not None:
+            self._load_into(self.ema.model, saved.ema, run.path)
+        state = saved.state
+        self.best_state = saved.best
+        self.best_value, self.best_step = state.best_value, state.best_step
         try:
-            self.opt.load_state_dict(state["optimizer"])
+            self.opt.load_state_dict(state.optimizer)
         except (ValueError, KeyError) as err:
             raise CheckpointError(
-                f"{run}: optimizer state does not fit the model ({err})"
+                f"{run.path}: optimizer state does not fit the model ({err})"
             ) from None
-        self.step = int(state["step"])
-        self.train_seconds, self.val_seconds = state.get("seconds", [0.0, 0.0])
-        rngs = state["rng"]
-        if len(rngs) == self.dist.world_size:
-            set_rng_state(rngs[self.dist.rank])
+        self.step = state.step
+        self.train_seconds, self.val_seconds = state.seconds
+        if len(state.rng) == self.dist.world_size:
+            set_rng_state(state.rng[self.dist.rank])
         else:  # resumed with another number of processes: fresh but reproducible streams
             seed_everything(self.cfg.seed + self.dist.rank + 7919 * self.step)
 
     @staticmethod
-    def _load_into(model: nn.Module, weights: dict[str, torch.Tensor], where: Path) -> None:
+    def _load_into(model: nn.Module, weights: dict[str, torch.Tensor], where: object) -> None:
         try:
             model.load_state_dict(weights)
         except RuntimeError as err:

@@ -1,0 +1,211 @@
+"""What each ``genlab`` command does: parse nothing, call the library, print results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from genlab.errors import GenlabError
+
+__all__ = [
+    "DEFAULT_EVAL",
+    "cmd_datasets",
+    "cmd_eval",
+    "cmd_fetch",
+    "cmd_report",
+    "cmd_sample",
+    "cmd_study",
+    "cmd_train",
+]
+
+DEFAULT_EVAL = {
+    "generative": "bpd,fd,kid,pr,sharpness",
+    "representation": "recall@1,map@r,knn,probe",
+}
+
+
+def cmd_datasets(args: argparse.Namespace, _extra: dict[str, str]) -> None:
+    from genlab.data import LoadOptions, data_roots, dataset_available
+    from genlab.registry import DATASETS
+
+    opts = LoadOptions(data_dir=args.data_dir)
+    rows = [("name", "shape", "levels", "classes", "available", "folder / notes")]
+    missing = []
+    for name, entry in DATASETS.items():
+        ok, where = dataset_available(name, opts)
+        if not ok:
+            missing.append(f"  {name}: {where}")
+        shown = (where or entry.note) if ok else "missing (below)"
+        rows.append((name, entry.shape, entry.levels, entry.classes, "yes" if ok else "no", shown))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print(f"\nsearched, in order: {', '.join(str(r) for r in data_roots(opts))}")
+    if missing:
+        print("\n".join(["missing (genlab fetch NAME, --data-dir or GENLAB_DATA):", *missing]))
+
+
+def cmd_fetch(args: argparse.Namespace, _extra: dict[str, str]) -> None:
+    from genlab.data import LoadOptions, data_root
+    from genlab.data.fetch import fetch_dataset
+
+    root = data_root(LoadOptions(data_dir=args.data_dir))
+    folder = fetch_dataset(args.name, root, mirror=args.mirror, progress=not args.quiet)
+    print(f"{args.name}: {folder}")
+
+
+def _with_flags(overrides: dict[str, str], flags: dict[str, tuple[str, object]]) -> dict[str, str]:
+    """``key=value`` arguments with the flags that alias keys on top (``flags``: key ->
+    (flag, value or None)); a key set both ways is an error."""
+    given = {key: flag for key, flag in flags.items() if flag[1] is not None}
+    for key, (flag, value) in given.items():
+        if key in overrides:
+            shown = flag if flag == "--quiet" else f"{flag} {value}"
+            raise GenlabError(
+                f"{key} is given twice ({shown} and {key}={overrides[key]}); give it once"
+            )
+    return {**overrides, **{key: str(value) for key, (_flag, value) in given.items()}}
+
+
+def _train_overrides(args: argparse.Namespace, overrides: dict[str, str]) -> dict[str, str]:
+    """``key=value`` overrides with the explicit flags on top; a key set both ways is an error."""
+    flags: dict[str, tuple[str, object]] = {
+        "data.name": ("--data", args.data),
+        "data.data_dir": ("--data-dir", args.data_dir),
+        "train.steps": ("--steps", args.steps),
+        "train.batch_size": ("--batch-size", args.batch_size),
+        "train.seed": ("--seed", args.seed),
+        "train.device": ("--device", args.device),
+        "train.threads": ("--threads", args.threads),
+        "train.progress": ("--quiet", "false" if args.quiet else None),
+    }
+    return _with_flags(overrides, flags)
+
+
+def cmd_train(args: argparse.Namespace, overrides: dict[str, str]) -> None:
+    from genlab import runs
+
+    layered = _train_overrides(args, overrides)
+    out = Path(args.out)
+    if args.resume:
+        cfg = runs.resume_config(out, args.family, config_file=args.config, overrides=layered)
+    else:
+        cfg = runs.make_config(args.family, config_file=args.config, overrides=layered)
+    runs.train_run(cfg, out, resume=args.resume, force=args.force)
+    print(f"run written to {out}", file=sys.stderr)
+
+
+def _sampling_flags(args: argparse.Namespace, options: dict[str, str]) -> dict[str, str]:
+    """The ``key=value`` sampling options with the older flags, aliases of their keys."""
+    flags: dict[str, tuple[str, object]] = {
+        "sampler": ("--sampler", args.sampler),
+        "steps": ("--steps", args.steps),
+        "guidance": ("--guidance", args.guidance),
+        "eta": ("--eta", args.eta),
+        "label": ("--label", args.label),
+    }
+    return _with_flags(options, flags)
+
+
+def cmd_sample(args: argparse.Namespace, options: dict[str, str]) -> None:
+    _threads(args)
+    from genlab.family import get_family
+    from genlab.inference import check_out_path, sample_run, write_samples
+    from genlab.runs import load_run
+
+    out = check_out_path(args.out)
+    given = _sampling_flags(args, options)
+    loaded = load_run(args.run, device=_device(args.device))
+    family = get_family(loaded.config.family)
+    if args.pictures and family.pictures is None:
+        raise GenlabError(f"family {family.name!r} has no --pictures (vae has)")
+    x = sample_run(loaded, args.n, seed=args.seed, options=given, progress=not args.quiet)
+    path = write_samples(x, loaded.meta, out)
+    print(f"{len(x)} samples ({loaded.weights} weights) written to {path}", file=sys.stderr)
+    if family.pictures is not None and args.pictures:
+        from genlab.runs import load_data
+
+        test_x = load_data(loaded.config.data).test.x
+        device = next(loaded.model.parameters()).device
+        pics = family.pictures(loaded.model, test_x.to(device), loaded.meta, Path(args.pictures))
+        print(f"pictures: {', '.join(str(p) for p in pics)}", file=sys.stderr)
+
+
+def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
+    _threads(args)
+    from genlab.family import get_family
+    from genlab.inference import check_metrics, evaluate_run, read_samples
+    from genlab.runs import load_run
+
+    loaded = load_run(args.run, device=_device(args.device))
+    chosen = args.metrics or DEFAULT_EVAL[get_family(loaded.config.family).kind]
+    metrics = [m.strip() for m in chosen.split(",") if m.strip()]
+    check_metrics(metrics)
+    sampling = {k[len("sample.") :]: v for k, v in overrides.items() if k.startswith("sample.")}
+    overrides = {k: v for k, v in overrides.items() if not k.startswith("sample.")}
+    if args.data_dir:
+        overrides = {**overrides, "data.data_dir": args.data_dir}
+    samples = read_samples(args.samples, loaded.meta) if args.samples else None
+    result = evaluate_run(
+        loaded,
+        metrics,
+        n_samples=args.n_samples,
+        samples=samples,
+        seed=args.seed,
+        data_overrides=overrides,
+        sample_options=sampling,
+        progress=not args.quiet,
+    )
+    if args.json:  # strict JSON: a non-finite number becomes null
+        print(json.dumps({k: v if math.isfinite(v) else None for k, v in result.items()}))
+        return
+    print(
+        f"{args.run}: {loaded.config.family} on {loaded.meta.name}, {loaded.weights} weights, "
+        "reference = test split"
+    )
+    for key, value in result.items():
+        print(f"  {key:28s} {value:.6g}")
+    if "bpd" in result:
+        from genlab.metrics import estimator_of
+
+        stated = ", ".join(f"{k}={v}" for k, v in estimator_of(loaded.model).items())
+        print(
+            f"  bpd: {result['bpd']:.4f} +- {result['bpd_se']:.4f} (standard error over "
+            f"{result['bpd_images']:.0f} test images; {stated})"
+        )
+
+
+def cmd_study(args: argparse.Namespace, _extra: dict[str, str]) -> None:
+    _threads(args)
+    from genlab.studies import RESULTS_FILE, run_study
+
+    result = run_study(args.name, args.budget, Path(args.out), args.device)
+    print(f"{args.name}: {result.verdict}")
+    print(f"  claim: {result.claim}")
+    print(f"  {result.summary}")
+    print(f"  results: {Path(args.out) / RESULTS_FILE}")
+
+
+def cmd_report(args: argparse.Namespace, _extra: dict[str, str]) -> None:
+    _threads(args)
+    from genlab.report import build_report
+
+    names = None if args.studies is None else [n.strip() for n in args.studies.split(",")]
+    path = build_report(args.budget, Path(args.out), args.device, studies=names, jobs=args.jobs)
+    print(f"report written to {path}")
+
+
+def _threads(args: argparse.Namespace) -> None:
+    """Apply ``--threads`` (0 or absent: one per physical core) to this process."""
+    from genlab.threads import choose_threads
+
+    choose_threads(args.threads or 0)
+
+
+def _device(choice: str) -> str:
+    from genlab.train.distributed import resolve_device
+
+    return str(resolve_device(choice))
