@@ -27,6 +27,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import torch
 
+from genlab.atomic import write_atomic
 from genlab.data import Dataset
 from genlab.errors import GenlabError
 from genlab.registry import STUDIES, resolve, unknown_name
@@ -116,11 +117,8 @@ class StudyResult:
 
     def write(self, out: Path) -> Path:
         """Write ``out/results.json`` atomically; returns its path."""
-        path = out / RESULTS_FILE
-        tmp = out / f".{RESULTS_FILE}.tmp"
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
-        tmp.replace(path)
-        return path
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        return write_atomic(out / RESULTS_FILE, text)
 
 
 def _finite(value: Any) -> Any:

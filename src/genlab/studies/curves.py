@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from genlab.train.run_folder import RunFolder
+
 __all__ = ["Curves", "StepRecorder", "read_curves"]
 
 
@@ -39,9 +41,9 @@ class Curves:
 
 
 def read_curves(run: Path, key: str = "bpd") -> Curves:
-    """``key`` from the train and val records of ``run/metrics.jsonl`` (finite only)."""
+    """``key`` from the train and val records of the run's metrics log (finite only)."""
     curves = Curves()
-    path = run / "metrics.jsonl"
+    path = RunFolder(run).metrics_path
     if not path.is_file():
         return curves
     for line in path.read_text().splitlines():

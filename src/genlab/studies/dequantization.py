@@ -41,6 +41,7 @@ from genlab.studies.base import (
 from genlab.studies.checks import Evidence, at_least, greater, less
 from genlab.studies.curves import StepRecorder, read_curves
 from genlab.studies.dequantization_report import ModeRun, curves_figure, evidence_table, summary
+from genlab.train.run_folder import RunFolder
 
 __all__ = ["MODES", "SETTINGS", "STUDY", "DequantSettings", "ModeRun", "checks", "run"]
 
@@ -140,9 +141,10 @@ def _train_mode(mode: str, s: DequantSettings, runs: Path, device: str) -> ModeR
         say("dequantization", f"dequantization={mode} diverged: {err}")
         return ModeRun(mode, recorder.curves(), diverged=str(err))
     result = ModeRun(mode, read_curves(path), run=path)
-    end = "ema" if (path / "ema.safetensors").is_file() else "model"
+    folder = RunFolder(path)
+    end = "ema" if folder.has_weights("ema") else "model"
     result.test_end = evaluate_run(load_run(path, weights=end, device=device), ["bpd"])["bpd"]
-    selected = "best" if (path / "best.safetensors").is_file() else end
+    selected = "best" if folder.has_weights("best") else end
     best = load_run(path, weights=selected, device=device)
     result.test_best = evaluate_run(best, ["bpd"])["bpd"]
     if mode == "none":

@@ -1,0 +1,122 @@
+"""Training a run: every check before anything is written, then the trainer.
+
+The folder's lifecycle (claiming it, recovering a cut checkpoint, discarding a new run
+that failed before its first checkpoint) belongs to :class:`RunFolder`; this module
+decides when, and coordinates the DDP ranks (rank 0 alone writes).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch.distributed as dist
+
+from genlab.config import RunConfig
+from genlab.data.dataset import DataMeta
+from genlab.errors import CheckpointError, ConfigError, GenlabError
+from genlab.runs.config import check_family, load_data, parse_config
+from genlab.runs.loading import build_model, trained_model
+from genlab.threads import default_threads, use_threads
+from genlab.train import Trainer, init_distributed, resolve_device
+from genlab.train.distributed import DistInfo
+from genlab.train.run_folder import DirAction, RunFolder
+from genlab.warm_start import warm_start
+
+__all__ = ["train_run"]
+
+
+def train_run(
+    cfg: RunConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    callbacks: Sequence[Any] = (),
+) -> Path:
+    """Train ``cfg`` into the run folder ``out``; returns its path.
+
+    Every check (config, data, model, folder, checkpoint) happens before anything is
+    written; a new run that fails before its first checkpoint is removed again.
+    """
+    folder = RunFolder(out)
+    device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
+    ranks_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # DDP ranks share the cores
+    threads = use_threads(cfg.train.threads or max(1, default_threads() // ranks_here))
+    cfg = replace(cfg, train=replace(cfg.train, threads=threads))  # recorded in config.yaml
+    dataset = load_data(cfg.data)
+    if dataset.root is not None:  # recorded, so sample/eval/study find it from any shell
+        cfg = replace(cfg, data=replace(cfg.data, data_dir=dataset.root))
+    model = build_model(cfg, dataset.meta)
+    if not resume:
+        warm_start(model, trained_model)  # model.init=RUN, before anything is written
+    dist_info = init_distributed(device)
+
+    def trainer() -> Trainer:
+        return Trainer(
+            model,
+            dataset,
+            cfg.train,
+            folder,
+            device=device,
+            dist_info=dist_info,
+            resume=resume,
+            callbacks=callbacks,
+        )
+
+    if resume:
+        _on_main(dist_info, folder.recover)  # finish a commit cut by a kill
+        _check_resumable(folder, cfg, dataset.meta)
+        loaded = trainer()  # reads the checkpoint; a bad one stops here, nothing written
+        _on_main(dist_info, lambda: folder.write_config(cfg, dataset.meta))
+        loaded.fit()
+        return folder.path
+    actions: list[DirAction] = []
+    _on_main(dist_info, lambda: actions.append(folder.check_new(force=force)))
+    try:
+        _on_main(dist_info, lambda: folder.claim(actions[0], cfg, dataset.meta))
+        trainer().fit()
+    except BaseException:
+        if dist_info.is_main and actions:
+            folder.discard_unfinished(keep_dir=actions[0] == "reuse")
+        raise
+    return folder.path
+
+
+def _check_resumable(folder: RunFolder, cfg: RunConfig, meta: DataMeta) -> None:
+    """Resuming ``folder`` with ``cfg`` on data ``meta`` can work; reads only."""
+    out = folder.path
+    saved, saved_meta = folder.read_config(parse_config)
+    check_family(out, saved.family, cfg.family)
+    if saved_meta != meta:
+        raise CheckpointError(
+            f"cannot resume: {out} was trained on {saved_meta.name} {saved_meta.shape} "
+            f"(levels {saved_meta.levels}), not {meta.name} {meta.shape} (levels {meta.levels}); "
+            "resume with the run's own data"
+        )
+    step = folder.read_state().step
+    if step >= cfg.train.steps:
+        raise ConfigError(
+            f"{out} is already at step {step} of train.steps={cfg.train.steps}; "
+            f"resume with --steps N (N > {step}) to train longer"
+        )
+
+
+def _on_main(dist_info: DistInfo, action: Callable[[], None]) -> None:
+    """Run ``action`` on rank 0; under DDP every rank raises its error, so none waits forever."""
+    error: GenlabError | None = None
+    if dist_info.is_main:
+        try:
+            action()
+        except GenlabError as err:
+            error = err
+    if dist_info.enabled:
+        box = [None if error is None else str(error)]
+        dist.broadcast_object_list(box, src=0)
+        if box[0] is not None and error is None:
+            error = GenlabError(box[0])
+    if error is not None:
+        raise error
