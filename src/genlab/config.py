@@ -4,7 +4,8 @@ A run is described by :class:`RunConfig`: ``family``, ``data`` (:class:`DataConf
 ``train`` (:class:`TrainConfig`) and ``model`` (the family's own frozen dataclass).
 Values are layered, later wins: dataclass defaults < the family's defaults <
 ``--config FILE`` (YAML) < ``key=value`` overrides < explicit CLI flags. Every value
-is checked against its field type; an unknown key is one error that suggests the
+is checked against its field type and against the range written next to the field
+(:func:`ranged`; a ``Literal``'s choices); an unknown key is one error that suggests the
 closest key and lists the valid ones.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -29,6 +31,7 @@ __all__ = [
     "TrainConfig",
     "check_fields",
     "from_dict",
+    "literal_choices",
     "load_yaml",
     "parse_overrides",
     "ranged",
@@ -50,15 +53,22 @@ def check_fields(cfg: Any, prefix: str = "") -> None:
     next to it by :func:`ranged`, or the choices of its ``Literal`` type. The dataclass's
     ``__post_init__`` calls it with its section (``"model."``), so a config built by
     :func:`from_dict` or in Python is checked here, and only here."""
-    hints = _hints(type(cfg))
+    literals = _literal_fields(type(cfg))
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         rule = f.metadata.get("range")
-        choices = literal_choices(hints[f.name])
+        choices = literals.get(f.name)
         if rule is None and choices:
             rule = (lambda v, c=choices: v in c, "one of " + "|".join(map(str, choices)))
         if rule is not None and value is not None and not rule[0](value):
             raise ConfigError(f"{prefix}{f.name}={value!r} is out of range: it must be {rule[1]}")
+
+
+@functools.cache
+def _literal_fields(cls: type) -> dict[str, tuple[Any, ...]]:
+    """Field name -> choices, for the ``Literal`` fields of ``cls`` (read once per class)."""
+    found = {name: literal_choices(tp) for name, tp in _hints(cls).items()}
+    return {name: choices for name, choices in found.items() if choices}
 
 
 def literal_choices(tp: Any) -> tuple[Any, ...]:
