@@ -4,7 +4,8 @@ A run is described by :class:`RunConfig`: ``family``, ``data`` (:class:`DataConf
 ``train`` (:class:`TrainConfig`) and ``model`` (the family's own frozen dataclass).
 Values are layered, later wins: dataclass defaults < the family's defaults <
 ``--config FILE`` (YAML) < ``key=value`` overrides < explicit CLI flags. Every value
-is checked against its field type; an unknown key is one error that suggests the
+is checked against its field type and against the range written next to the field
+(:func:`ranged`; a ``Literal``'s choices); an unknown key is one error that suggests the
 closest key and lists the valid ones.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -29,6 +31,7 @@ __all__ = [
     "TrainConfig",
     "check_fields",
     "from_dict",
+    "literal_choices",
     "load_yaml",
     "parse_overrides",
     "ranged",
@@ -37,58 +40,46 @@ __all__ = [
 ]
 
 
-# section.key -> (is the value valid, what a valid value is); checked on construction,
-# so no DataConfig or TrainConfig can exist with a value out of range
-_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "train.steps": (lambda v: v >= 1, "at least 1"),
-    "data.label_fraction": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "train.batch_size": (lambda v: v >= 1, "at least 1"),
-    "train.lr": (lambda v: v > 0, "positive"),
-    "train.min_lr_ratio": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "train.warmup": (lambda v: v >= 0, "at least 0"),
-    "train.weight_decay": (lambda v: v >= 0, "at least 0"),
-    "train.beta1": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "train.beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "train.grad_clip": (lambda v: v >= 0, "at least 0 (0 disables clipping)"),
-    "train.ema": (lambda v: 0 <= v < 1, "in [0, 1) (0 disables the EMA)"),
-    "train.val_fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "train.eval_every": (lambda v: v >= 1, "at least 1"),
-    "train.log_every": (lambda v: v >= 1, "at least 1"),
-    "train.ckpt_every": (lambda v: v >= 1, "at least 1"),
-    "train.ckpt_minutes": (lambda v: v >= 0, "at least 0 (0: checkpoint by steps only)"),
-    "train.val_max": (lambda v: v >= 1, "at least 1"),
-    "train.threads": (lambda v: v >= 0, "at least 0 (0: one per physical core)"),
-    "train.sample_every": (lambda v: v >= 0, "at least 0 (0 disables sample grids)"),
-    "train.grid_size": (lambda v: v >= 1, "at least 1"),
-    "data.toy_samples": (lambda v: v >= 1, "at least 1"),
-    "data.test_fraction": (lambda v: 0 < v < 1, "in (0, 1)"),
-    "data.image_size": (lambda v: v is None or v >= 1, "at least 1"),
-}
-
-
-def _check_ranges(section: str, cfg: Any) -> None:
-    """One ConfigError for the first value of ``cfg`` out of its range."""
-    for key, (valid, what) in _RANGES.items():
-        prefix, name = key.split(".")
-        if prefix == section and not valid(getattr(cfg, name)):
-            raise ConfigError(f"{key}={getattr(cfg, name)} is out of range: it must be {what}")
-
-
 def ranged(default: Any, valid: Callable[[Any], bool], what: str) -> Any:
     """A dataclass field whose valid range is written next to it: ``steps: int | None =
     ranged(None, lambda v: v >= 1, "at least 1")``; :func:`check_fields` checks it (a
-    None value, meaning "the model's own default", is always valid)."""
+    None value, meaning "the model's own default", is always valid). A ``Literal`` field
+    needs none: its choices are its range."""
     return field(default=default, metadata={"range": (valid, what)})
 
 
 def check_fields(cfg: Any, prefix: str = "") -> None:
-    """One ConfigError for the first field of ``cfg`` out of the range stated next to it
-    by :func:`ranged`; call it from the dataclass's ``__post_init__``."""
+    """One ConfigError for the first field of ``cfg`` out of its range: the one stated
+    next to it by :func:`ranged`, or the choices of its ``Literal`` type. The dataclass's
+    ``__post_init__`` calls it with its section (``"model."``), so a config built by
+    :func:`from_dict` or in Python is checked here, and only here."""
+    literals = _literal_fields(type(cfg))
     for f in dataclasses.fields(cfg):
-        rule = f.metadata.get("range")
         value = getattr(cfg, f.name)
+        rule = f.metadata.get("range")
+        choices = literals.get(f.name)
+        if rule is None and choices:
+            rule = (lambda v, c=choices: v in c, "one of " + "|".join(map(str, choices)))
         if rule is not None and value is not None and not rule[0](value):
-            raise ConfigError(f"{prefix}{f.name}={value} is out of range: it must be {rule[1]}")
+            raise ConfigError(f"{prefix}{f.name}={value!r} is out of range: it must be {rule[1]}")
+
+
+@functools.cache
+def _literal_fields(cls: type) -> dict[str, tuple[Any, ...]]:
+    """Field name -> choices, for the ``Literal`` fields of ``cls`` (read once per class)."""
+    found = {name: literal_choices(tp) for name, tp in _hints(cls).items()}
+    return {name: choices for name, choices in found.items() if choices}
+
+
+def literal_choices(tp: Any) -> tuple[Any, ...]:
+    """The choices of a ``Literal[...]`` type (or ``Literal[...] | None``); () for others."""
+    if typing.get_origin(tp) is Literal:
+        return typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(members) == 1:
+            return literal_choices(members[0])
+    return ()
 
 
 @dataclass(frozen=True)
@@ -97,50 +88,62 @@ class DataConfig:
 
     name: str = "digits"
     data_dir: str | None = None  # folder holding dataset folders (else $GENLAB_DATA, ./data)
-    classes: tuple[int, ...] | None = None  # keep only these classes (train and eval)
-    label_fraction: float = 1.0  # keep this class-balanced share of train (seeded by seed)
+    # keep only these classes (train and eval); the upper bound is the dataset's
+    classes: tuple[int, ...] | None = ranged(
+        None, lambda v: all(c >= 0 for c in v), "class indices, each at least 0"
+    )
+    # keep this class-balanced share of train (seeded by seed)
+    label_fraction: float = ranged(1.0, lambda v: 0 < v <= 1, "in (0, 1]")
     seed: int = 0  # toy2d sampling, folder split, label_fraction subset
-    image_size: int | None = None  # folder:PATH resize
-    toy_samples: int = 20000  # toy2d training points
-    test_fraction: float = 0.1  # folder:PATH test share
+    image_size: int | None = ranged(None, lambda v: v >= 1, "at least 1")  # folder:PATH resize
+    toy_samples: int = ranged(20000, lambda v: v >= 1, "at least 1")  # toy2d training points
+    test_fraction: float = ranged(0.1, lambda v: 0 < v < 1, "in (0, 1)")  # folder:PATH test share
 
     def __post_init__(self) -> None:
-        _check_ranges("data", self)
+        check_fields(self, "data.")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """The one training loop's options (see genlab.train.Trainer)."""
 
-    steps: int = 2000
-    batch_size: int = 128  # global batch, split across DDP ranks
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio
-    warmup: int = 100  # linear warm-up steps (at most a tenth of the run: see warmup_steps)
-    weight_decay: float = 0.0  # AdamW decoupled weight decay
-    beta1: float = 0.9
-    beta2: float = 0.999
-    grad_clip: float = 1.0  # max global grad norm; 0 disables
-    ema: float = 0.999  # EMA decay of weights; 0 disables
+    steps: int = ranged(2000, lambda v: v >= 1, "at least 1")
+    batch_size: int = ranged(128, lambda v: v >= 1, "at least 1")  # global, split across ranks
+    lr: float = ranged(1e-3, lambda v: v > 0, "positive")
+    # cosine decays to lr * min_lr_ratio
+    min_lr_ratio: float = ranged(0.0, lambda v: 0 <= v <= 1, "in [0, 1]")
+    # linear warm-up steps (at most a tenth of the run: see warmup_steps)
+    warmup: int = ranged(100, lambda v: v >= 0, "at least 0")
+    weight_decay: float = ranged(0.0, lambda v: v >= 0, "at least 0")  # AdamW, decoupled
+    beta1: float = ranged(0.9, lambda v: 0 <= v < 1, "in [0, 1)")
+    beta2: float = ranged(0.999, lambda v: 0 <= v < 1, "in [0, 1)")
+    # max global grad norm
+    grad_clip: float = ranged(1.0, lambda v: v >= 0, "at least 0 (0 disables clipping)")
+    ema: float = ranged(0.999, lambda v: 0 <= v < 1, "in [0, 1) (0 disables the EMA)")
     bf16: bool = False  # bf16 autocast for the forward pass
     compile: bool = False  # torch.compile the loss
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    threads: int = 0  # CPU threads of torch; 0: one per physical core (the run records it)
-    val_fraction: float = 0.1  # share of train held out for validation / selection
-    val_max: int = 1000  # ... but at most this many images: a fixed cost on any data size
+    # CPU threads of torch; 0: one per physical core (the run records it)
+    threads: int = ranged(0, lambda v: v >= 0, "at least 0 (0: one per physical core)")
+    # share of train held out for validation / selection
+    val_fraction: float = ranged(0.1, lambda v: 0 <= v < 1, "in [0, 1)")
+    # ... but at most this many images: a fixed cost on any data size
+    val_max: int = ranged(1000, lambda v: v >= 1, "at least 1")
     select: Literal["best", "last"] = "best"  # keep the best validation weights, or the last
-    eval_every: int = 250
-    log_every: int = 25
-    sample_every: int = 1000  # sample grid every N steps (and at the end); 0 disables
-    ckpt_every: int = 500
-    ckpt_minutes: float = 10.0  # also checkpoint when this much wall time has passed
-    grid_size: int = 64  # images in each sample grid
+    eval_every: int = ranged(250, lambda v: v >= 1, "at least 1")
+    log_every: int = ranged(25, lambda v: v >= 1, "at least 1")
+    # sample grid every N steps (and at the end)
+    sample_every: int = ranged(1000, lambda v: v >= 0, "at least 0 (0 disables sample grids)")
+    ckpt_every: int = ranged(500, lambda v: v >= 1, "at least 1")
+    # also checkpoint when this much wall time has passed
+    ckpt_minutes: float = ranged(10.0, lambda v: v >= 0, "at least 0 (0: checkpoint by steps only)")
+    grid_size: int = ranged(64, lambda v: v >= 1, "at least 1")  # images in each sample grid
     progress: bool = True  # progress bar on stderr
     find_unused_parameters: bool = False  # DDP option for models with unused branches
 
     def __post_init__(self) -> None:
-        _check_ranges("train", self)
+        check_fields(self, "train.")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ BAD_TRAIN = {
         ["train.steps is given twice", "--steps 5", "train.steps=10"],
     ),
     "out of range": (["train.ema=1.5"], ["train.ema=1.5", "[0, 1)"]),
-    "bad model option": (["model.prior=-1"], ["model.prior", ">= 0"]),
+    "bad model option": (["model.prior=-1"], ["model.prior=-1.0 is out of range", "at least 0"]),
     "not key=value": (["lr"], ["unrecognized arguments: lr", "key=value", "genlab train --help"]),
     "misspelt flag": (["--stpes", "5"], ["--stpes", "did you mean --steps?"]),
     "steps zero": (["--steps", "0"], ["--steps", "positive integer"]),

@@ -58,21 +58,31 @@ class FlowConfig:
     # conv (multi-scale, see architectures.py)
     permute: bool = True  # realnvp with MLPs: half masks after random permutations
     # (else checkerboard masks); permutations pair every pixel with others each layer
-    steps: int = 4  # couplings per level of a multi-scale flow (glow; realnvp and nsf on
-    # images of > 256 values); pairs of couplings on vectors and flattened small images
-    scales: int = 2  # multi-scale levels (each squeezes and factors out half; 28x28 has 2)
-    hidden: int = 256  # MLP conditioner units
-    channels: int = 64  # conv conditioner channels
-    blocks: int = 2  # residual blocks (conv) or hidden layers (MLP) per conditioner
+    # couplings per level of a multi-scale flow (glow; realnvp and nsf on images of > 256
+    # values); pairs of couplings on vectors and flattened small images
+    steps: int = ranged(4, lambda v: v >= 1, "at least 1")
+    # multi-scale levels (each squeezes and factors out half; 28x28 has 2)
+    scales: int = ranged(2, lambda v: v >= 1, "at least 1")
+    hidden: int = ranged(256, lambda v: v >= 1, "at least 1")  # MLP conditioner units
+    channels: int = ranged(64, lambda v: v >= 1, "at least 1")  # conv conditioner channels
+    # residual blocks (conv) or hidden layers (MLP) per conditioner
+    blocks: int = ranged(2, lambda v: v >= 0, "at least 0")
     norm: Literal["group", "none"] = "group"  # in conv conditioners (GroupNorm: per example)
-    dropout: float = 0.0  # in every conditioner (0.4 on small data: see data_defaults)
-    scale_bound: float = 2.0  # affine log-scale bound, s = B tanh(raw / B)
-    alpha: float = 0.01  # logit margin: mass outside logit(alpha)..logit(1-alpha) is lost
-    # (0.05, RealNVP's value, costs ~0.05 bits/dim on digits' 17 levels; 0.001 too)
-    bins: int = 8  # nsf spline bins
-    tail_bound: float = 4.0  # nsf spline interval [-B, B]
-    deq_steps: int = 4  # couplings of the variational dequantizer
-    deq_hidden: int = 32  # width of the variational dequantizer's networks
+    # in every conditioner (0.4 on small data: see data_defaults)
+    dropout: float = ranged(0.0, lambda v: 0 <= v < 1, "in [0, 1)")
+    # affine log-scale bound, s = B tanh(raw / B)
+    scale_bound: float = ranged(2.0, lambda v: v > 0, "positive")
+    # logit margin: mass outside logit(alpha)..logit(1-alpha) is lost (0.05, RealNVP's
+    # value, costs ~0.05 bits/dim on digits' 17 levels; 0.001 too)
+    alpha: float = ranged(0.01, lambda v: 0 <= v < 0.5, "in [0, 0.5)")
+    bins: int = ranged(8, lambda v: v >= 1, "at least 1")  # nsf spline bins
+    tail_bound: float = ranged(4.0, lambda v: v > 0, "positive")  # nsf spline interval [-B, B]
+    # couplings and width of the variational dequantizer's networks
+    deq_steps: int = ranged(4, lambda v: v >= 1, "at least 1")
+    deq_hidden: int = ranged(32, lambda v: v >= 1, "at least 1")
+
+    def __post_init__(self) -> None:
+        check_fields(self, "model.")
 
 
 @dataclass(frozen=True)

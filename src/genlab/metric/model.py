@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.config import ranged
 from genlab.data.augment import AugmentConfig, augment, two_views
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError, GenlabError
@@ -75,18 +76,19 @@ class TripletConfig(EncoderConfig):
     """Options of the ``triplet`` family (backbone options from EncoderConfig)."""
 
     # wide: unseen classes keep more (lr 1e-3, 1000 steps: d=32 MAP@R 0.23, d=128 0.37)
-    embed_dim: int = 128
+    embed_dim: int = ranged(128, lambda v: v >= 1, "at least 1")
     loss: Literal["triplet", "ntxent"] = "triplet"
-    margin: float = 0.2  # in units of the distance
+    # in units of the distance; semi_hard mines inside it, so there it must be > 0
+    margin: float = ranged(0.2, lambda v: v >= 0, "at least 0")
     distance: Literal["euclidean", "cosine"] = "euclidean"
     miner: MinerName = "batch_all"
     normalize: bool = True  # embeddings on the unit sphere (distances then in [0, 2])
-    temperature: float = 0.1  # loss=ntxent
+    temperature: float = ranged(0.1, lambda v: v > 0, "positive")  # loss=ntxent
     augment: bool = True  # small geometric jitter (JITTER), in training only
     # anchor: the input geometry kept, ``anchor * geometry_stress``; invariance: two
     # jittered views of an image pulled together, ``invariance * |e(v1) - e(v2)|^2``
-    anchor: float = 50.0
-    invariance: float = 50.0
+    anchor: float = ranged(50.0, lambda v: v >= 0, "at least 0 (0: no geometry term)")
+    invariance: float = ranged(50.0, lambda v: v >= 0, "at least 0 (0: no view term)")
 
 
 def make_miner(name: str, margin: float, distance: Distance) -> Miner:
@@ -190,12 +192,9 @@ def build_triplet(cfg: TripletConfig, meta: DataMeta) -> TripletModel:
             f"model.augment=true augments images and {meta.name!r} holds vectors "
             f"{tuple(meta.shape)}: set model.augment=false"
         )
-    if cfg.anchor < 0 or cfg.invariance < 0:
+    if cfg.miner == "semi_hard" and cfg.margin == 0:
         raise ConfigError(
-            f"model.anchor and model.invariance must be >= 0, got {cfg.anchor}, {cfg.invariance}"
+            "model.margin=0 leaves model.miner=semi_hard no negatives to mine: "
+            "set model.margin > 0 or another miner"
         )
-    if cfg.margin < 0 or (cfg.miner == "semi_hard" and cfg.margin == 0):
-        raise ConfigError(f"model.margin must be >= 0 (> 0 for semi_hard), got {cfg.margin}")
-    if not cfg.temperature > 0:
-        raise ConfigError(f"model.temperature must be positive, got {cfg.temperature}")
     return TripletModel(cfg, meta)

@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from genlab.config import check_fields, ranged
 from genlab.data.augment import AugmentConfig, augment
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import to_centered
@@ -35,7 +36,6 @@ __all__ = [
     "EncoderConfig",
     "HasEncoder",
     "WarmStartable",
-    "check_encoder_config",
     "spawn_generator",
 ]
 
@@ -62,33 +62,24 @@ TRAIN_DEFAULTS: dict[str, object] = {
 class EncoderConfig:
     """Backbone options of every representation family (``model.KEY=VALUE``)."""
 
-    embed_dim: int = 128  # size of the representation h that embed() returns
-    channels: int = 32  # images: first level's channels (doubling at each level)
-    levels: int = 2  # images: stride-2 levels (8x8 -> 4x4 -> 2x2)
-    blocks: int = 1  # images: residual blocks per level
-    hidden: int = 256  # vectors: MLP width
-    depth: int = 2  # vectors: MLP hidden layers
-    dropout: float = 0.0  # before the encoder's last linear map (and in its blocks)
-    stem: int = 1  # images: stride of the first conv (2: ~5x faster at 28x28, weaker probe)
+    # the size of the representation h that embed() returns
+    embed_dim: int = ranged(128, lambda v: v >= 1, "at least 1")
+    # images: first level's channels (doubling at each level)
+    channels: int = ranged(32, lambda v: v >= 1, "at least 1")
+    # images: stride-2 levels (8x8 -> 4x4 -> 2x2)
+    levels: int = ranged(2, lambda v: v >= 0, "at least 0")
+    # images: residual blocks per level
+    blocks: int = ranged(1, lambda v: v >= 1, "at least 1")
+    # vectors: MLP width and hidden layers
+    hidden: int = ranged(256, lambda v: v >= 1, "at least 1")
+    depth: int = ranged(2, lambda v: v >= 0, "at least 0")
+    # before the encoder's last linear map (and in its blocks)
+    dropout: float = ranged(0.0, lambda v: 0 <= v < 1, "in [0, 1)")
+    # images: stride of the first conv (2: ~5x faster at 28x28, weaker probe)
+    stem: int = ranged(1, lambda v: v in (1, 2), "1 or 2 (the first conv's stride)")
 
-
-def check_encoder_config(cfg: EncoderConfig, meta: DataMeta) -> None:
-    """One ConfigError for the first backbone option that cannot work on ``meta``."""
-    for name in ("embed_dim", "channels", "blocks", "hidden"):
-        if getattr(cfg, name) < 1:
-            raise ConfigError(f"model.{name} must be at least 1, got {getattr(cfg, name)}")
-    if cfg.levels < 0 or cfg.depth < 0:
-        raise ConfigError(
-            f"model.levels and model.depth must be >= 0, got {cfg.levels}, {cfg.depth}"
-        )
-    if not 0.0 <= cfg.dropout < 1.0:
-        raise ConfigError(f"model.dropout must be in [0, 1), got {cfg.dropout}")
-    if cfg.stem not in (1, 2):
-        raise ConfigError(f"model.stem is the first conv's stride, 1 or 2; got {cfg.stem}")
-    if len(meta.shape) not in (1, 3):
-        raise ConfigError(
-            f"representation models take images (C, H, W) or vectors (D), got shape {meta.shape}"
-        )
+    def __post_init__(self) -> None:
+        check_fields(self, "model.")
 
 
 class Encoder(nn.Module):
@@ -133,7 +124,11 @@ class Encoder(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: EncoderConfig, meta: DataMeta) -> Encoder:
-        check_encoder_config(cfg, meta)
+        if len(meta.shape) not in (1, 3):
+            raise ConfigError(
+                "representation models take images (C, H, W) or vectors (D), "
+                f"got shape {tuple(meta.shape)}"
+            )
         return cls(
             meta, cfg.embed_dim, cfg.channels, cfg.levels, cfg.blocks, cfg.hidden, cfg.depth,
             cfg.dropout, cfg.stem,

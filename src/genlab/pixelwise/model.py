@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genlab.config import check_fields, ranged
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import to_index
 from genlab.errors import ConfigError
@@ -30,7 +31,10 @@ __all__ = ["Pixelwise", "PixelwiseConfig"]
 class PixelwiseConfig:
     """``prior``: Dirichlet pseudo-count alpha added to every level (1 = add-one)."""
 
-    prior: float = 1.0
+    prior: float = ranged(1.0, lambda v: v >= 0, "at least 0 (0: maximum likelihood)")
+
+    def __post_init__(self) -> None:
+        check_fields(self, "model.")
 
 
 class Pixelwise(nn.Module):
@@ -42,8 +46,6 @@ class Pixelwise(nn.Module):
             raise ConfigError(
                 f"pixelwise models discrete data, but {meta.name} is continuous (levels=None)"
             )
-        if config.prior < 0:
-            raise ConfigError(f"model.prior must be >= 0, got {config.prior}")
         self.config, self.meta = config, meta
         self.logits = nn.Parameter(torch.zeros(meta.dims, meta.levels))  # (D, L)
         # training-set size N for the prior's weight; set by prepare(), saved with the model

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.config import ranged
 from genlab.data.augment import default_augment
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError
@@ -37,7 +38,8 @@ class ClassifierConfig(EncoderConfig):
     init: str = ""  # a representation run whose encoder weights start training
     freeze: bool = False  # keep the encoder fixed: train the linear head only
     augment: bool = True  # the dataset's default augmentations on training batches
-    head_dropout: float = 0.0  # on the representation, before the linear head
+    # on the representation, before the linear head
+    head_dropout: float = ranged(0.0, lambda v: 0 <= v < 1, "in [0, 1)")
 
 
 class Classifier(nn.Module):
@@ -104,8 +106,6 @@ def build_classifier(cfg: ClassifierConfig, meta: DataMeta) -> Classifier:
     """The family's builder: needs labelled data."""
     if not meta.num_classes:
         raise ConfigError(f"the classifier family needs labelled data; {meta.name} has none")
-    if not 0.0 <= cfg.head_dropout < 1.0:
-        raise ConfigError(f"model.head_dropout must be in [0, 1), got {cfg.head_dropout}")
     return Classifier(cfg, meta)
 
 

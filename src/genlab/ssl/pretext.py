@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.config import ranged
 from genlab.data.augment import default_augment
 from genlab.data.dataset import DataMeta
 from genlab.errors import ConfigError
@@ -101,7 +102,8 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
 class RotationConfig(EncoderConfig):
     """Options of the ``rotation`` family (backbone options from EncoderConfig)."""
 
-    head_hidden: int = 0  # 0: a linear head on h (Gidaris et al.: the task shapes h itself)
+    # 0: a linear head on h (Gidaris et al.: the task shapes h itself)
+    head_hidden: int = ranged(0, lambda v: v >= 0, "at least 0 (0: a linear head)")
     augment: bool = True  # default_augment of the dataset, in training only
 
 
@@ -149,8 +151,6 @@ def build_rotation(cfg: RotationConfig, meta: DataMeta) -> RotationPrediction:
             f"rotation needs square images (C, H, H), got shape {tuple(meta.shape)}: "
             "use an image dataset"
         )
-    if cfg.head_hidden < 0:
-        raise ConfigError(f"model.head_hidden must be >= 0, got {cfg.head_hidden}")
     return RotationPrediction(cfg, meta)
 
 
@@ -161,9 +161,12 @@ def build_rotation(cfg: RotationConfig, meta: DataMeta) -> RotationPrediction:
 class MaskedConfig(EncoderConfig):
     """Options of the ``masked`` family (backbone options from EncoderConfig)."""
 
-    mask_ratio: float = 0.5  # share of the patches hidden from the encoder
-    patch: int = 2  # patch side in pixels (images): 2 hides whole stroke pieces of 8x8 digits
-    decoder_hidden: int = 256  # the MLP decoder's hidden layer (h -> every pixel)
+    # share of the patches hidden from the encoder
+    mask_ratio: float = ranged(0.5, lambda v: 0 < v < 1, "in (0, 1)")
+    # patch side in pixels (images): 2 hides whole stroke pieces of 8x8 digits
+    patch: int = ranged(2, lambda v: v >= 1, "at least 1")
+    # the MLP decoder's hidden layer (h -> every pixel)
+    decoder_hidden: int = ranged(256, lambda v: v >= 1, "at least 1")
     augment: bool = True  # default_augment of the dataset, in training only
 
 
@@ -219,11 +222,4 @@ class MaskedReconstruction(nn.Module):
 
 def build_masked(cfg: MaskedConfig, meta: DataMeta) -> MaskedReconstruction:
     """The family's builder."""
-    if not 0.0 < cfg.mask_ratio < 1.0:
-        raise ConfigError(f"model.mask_ratio must be in (0, 1), got {cfg.mask_ratio}")
-    if cfg.patch < 1 or cfg.decoder_hidden < 1:
-        raise ConfigError(
-            f"model.patch and model.decoder_hidden must be at least 1, got "
-            f"{cfg.patch}, {cfg.decoder_hidden}"
-        )
     return MaskedReconstruction(cfg, meta)
