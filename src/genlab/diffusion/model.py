@@ -18,16 +18,15 @@ with the sum over t estimated by importance sampling of timesteps per image (bou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from genlab.config import check_fields, ranged
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import from_centered, to_centered
 from genlab.diffusion.bound import ERROR_POWER, snr_proposal, stratified_timesteps
+from genlab.diffusion.config import DiffusionConfig
 from genlab.diffusion.guidance import drop_labels, guide
 from genlab.diffusion.parameterization import min_snr_weight, target, x0_from
 from genlab.diffusion.samplers import (
@@ -44,49 +43,6 @@ from genlab.nn import distributions as vlb
 from genlab.nn.unet import UNet
 
 __all__ = ["DiffusionConfig", "DiffusionModel", "build_diffusion"]
-
-
-@dataclass(frozen=True)
-class DiffusionConfig:
-    """Options of the ``diffusion`` family (``model.KEY=VALUE`` on the command line)."""
-
-    schedule: Literal["cosine", "linear"] = "cosine"
-    timesteps: int = ranged(1000, lambda v: v >= 1, "at least 1")  # T
-    prediction: Literal["eps", "x0", "v"] = "v"  # well-conditioned x_0 at every t (see README)
-    # min-SNR-gamma loss weights (Hang et al. 2023)
-    min_snr: float = ranged(5.0, lambda v: v >= 0, "at least 0 (0: plain MSE)")
-    # U-Net channels at full resolution (1.04M parameters on digits)
-    channels: int = ranged(24, lambda v: v >= 1, "at least 1")
-    # channel multiplier per resolution level
-    multipliers: tuple[int, ...] = ranged(
-        (1, 2, 3), lambda v: len(v) >= 1 and min(v) >= 1, "one or more, each at least 1"
-    )
-    blocks: int = ranged(1, lambda v: v >= 1, "at least 1")  # residual blocks per level
-    # levels with self-attention; each below len(multipliers), checked by the builder
-    attention: tuple[int, ...] = ranged((2,), lambda v: all(a >= 0 for a in v), "each at least 0")
-    dropout: float = ranged(0.1, lambda v: 0 <= v < 1, "in [0, 1)")
-    conditional: bool = False  # class labels, with classifier-free guidance
-    # label dropped to "no label" with this probability
-    p_uncond: float = ranged(0.1, lambda v: 0 <= v <= 1, "in [0, 1]")
-    sampler: Literal["ddpm", "ddim", "dpmpp", "oneshot"] = "dpmpp"  # default for sample()
-    # network evaluations of the default sampler
-    sample_steps: int = ranged(20, lambda v: v >= 1, "at least 1")
-    # classifier-free guidance scale (1: plain conditional)
-    guidance: float = ranged(1.0, lambda v: v >= 0, "at least 0 (1: plain conditional)")
-    clip: bool = True  # clip x_0 estimates to [-1, 1] while sampling
-    # nll(): timesteps 1..nll_exact summed exactly (t = 1 is the decoder L_0, whose size
-    # the schedule does not predict: 1.3 of 4.4 bits/dim on Fashion-MNIST), the rest from
-    # nll_timesteps draws per image, stratified importance sampling (bound.py), unbiased;
-    # 0: all T exactly. Passes per image: nll_exact + nll_timesteps. Runs saved before
-    # this estimator (100, 32) give the same bound with it at their old cost, 132 passes
-    # Monte Carlo sd 0.15 bits/dim per Fashion-MNIST image
-    nll_timesteps: int = ranged(6, lambda v: v >= 0, "at least 0 (0: all T exactly)")
-    nll_exact: int = ranged(1, lambda v: v >= 1, "at least 1")
-    # validation_nll(): the same estimator, fewer draws
-    val_timesteps: int = ranged(2, lambda v: v >= 1, "at least 1")
-
-    def __post_init__(self) -> None:
-        check_fields(self, "model.")
 
 
 class DiffusionModel(nn.Module):
