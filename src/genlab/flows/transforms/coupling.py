@@ -138,21 +138,23 @@ class MaskedCoupling(Transform):
         if self.split:
             kept = self._part(x, self.kept_index, self._kept_range)
             free = self._part(x, self.free_index, self._free_range)
-            inp = conditioner_input(kept, context)
-            if inp.dim() == 4:  # see below
-                inp = inp.contiguous(memory_format=torch.channels_last)
-            params = self.conditioner(inp)
-            if params.dim() == 4:
-                params = params.contiguous()
+            params = self._condition(conditioner_input(kept, context))
             out, logdet = self.couple(free, params, inverse, None)
             return self._join(kept, out), logdet
-        # channels-last for the conditioner: oneDNN's convolutions then skip the blocked
-        # layout (padded to 16 channels) and its reorders; glow on digits is 10-20% faster
-        inp = conditioner_input(x * self.mask, context)
-        if inp.dim() == 4:
-            inp = inp.contiguous(memory_format=torch.channels_last)
-        params = self.conditioner(inp).contiguous()
+        params = self._condition(conditioner_input(x * self.mask, context))
         return self.couple(x, params, inverse, 1.0 - self.mask)
+
+    def _condition(self, inp: torch.Tensor) -> torch.Tensor:
+        """The conditioner's output, contiguous. Maps of at most 16 pixels (digits' 4x4
+        and 2x2 levels) run channels-last: oneDNN then skips the blocked layout (padded
+        to 16 channels) and its reorders, and glow on digits trains ~8% faster. On larger
+        maps NCHW wins, mostly through GroupNorm, which is ~2.6x slower channels-last on
+        this CPU: at 28x28 and 32x32 glow, realnvp and nsf train 5-8% and score `nll`
+        12-26% faster than channels-last (one thread, interleaved)."""
+        if inp.dim() == 4 and inp.shape[-1] * inp.shape[-2] <= 16:
+            inp = inp.contiguous(memory_format=torch.channels_last)
+        params = self.conditioner(inp)
+        return params.contiguous() if params.dim() == 4 else params
 
     def forward(
         self, x: torch.Tensor, context: torch.Tensor | None = None
