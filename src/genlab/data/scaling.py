@@ -14,9 +14,11 @@ __all__ = ["from_centered", "from_unit", "to_centered", "to_index", "to_unit_bin
 
 
 def to_index(x: torch.Tensor, levels: int) -> torch.Tensor:
-    """Integer-valued data of any dtype -> int64 level indices, checked in range."""
+    """Integer-valued data of any dtype -> int64 level indices, checked in range (in eager
+    mode: under torch.compile reading the range back would break the graph, and the data
+    were checked when loaded)."""
     k = x.round().long() if x.is_floating_point() else x.long()
-    if k.numel():
+    if k.numel() and not torch.compiler.is_compiling():
         low, high = (int(v) for v in torch.aminmax(k))
         assert low >= 0 and high < levels, f"values outside 0..{levels - 1}: min {low}, max {high}"
     return k
