@@ -50,3 +50,29 @@ def test_constant_features_keep_unit_scale():
     y, _ = norm(x)
     assert float(norm.log_scale[1]) == 0.0 and torch.allclose(y[:, 1], torch.zeros(64))
     torch.testing.assert_close(y[:, [0, 2]].std(0, correction=0), torch.ones(2), atol=1e-4, rtol=0)
+
+
+def test_loading_an_uninitialised_state_initialises_again():
+    """The layer caches that it is initialised; a loaded state dict decides again."""
+    fresh = ActNorm(3).state_dict()
+    norm = ActNorm(3).train()
+    norm(torch.randn(64, 3) * 5 + 2)
+    norm.load_state_dict(fresh)
+    x = torch.randn(256, 3) * 3 - 1
+    y, _ = norm(x)
+    torch.testing.assert_close(y.mean(0), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.std(0, correction=0), torch.ones(3), atol=1e-4, rtol=0)
+
+
+def test_an_initialised_layer_compiles_as_one_graph():
+    """After initialisation forward never reads the flag back (fullgraph raises on a
+    graph break)."""
+    norm = ActNorm(4).train()
+    x = torch.randn(16, 4, 3, 3)
+    norm(x)
+    torch._dynamo.reset()
+    compiled = torch.compile(norm, fullgraph=True, backend="eager")
+    y, ld = compiled(x)
+    y_ref, ld_ref = norm(x)
+    torch.testing.assert_close(y, y_ref)
+    torch.testing.assert_close(ld, ld_ref)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,6 +33,13 @@ class ActNorm(Transform):
         self.log_scale = nn.Parameter(torch.zeros(num_features))
         self.bias = nn.Parameter(torch.zeros(num_features))
         self.register_buffer("initialized", torch.tensor(False))
+        # True once ``initialized`` is known to be set: forward then never reads the
+        # buffer back (a host sync, and a graph break under torch.compile)
+        self._ready = False
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self._ready = False  # the loaded buffer decides again
+        super()._load_from_state_dict(*args, **kwargs)
 
     def _shape(self, x: torch.Tensor) -> tuple[int, ...]:
         assert x.dim() >= 2 and x.shape[1] == self.num_features, (
@@ -52,6 +60,7 @@ class ActNorm(Transform):
         self.log_scale.copy_(torch.where(std < 1e-3, 0.0, -torch.log(std + self.eps)))
         self.bias.copy_(-mean * torch.exp(self.log_scale))
         self.initialized.fill_(True)
+        self._ready = True
 
     def _logdet(self, x: torch.Tensor) -> torch.Tensor:
         spatial = math.prod(x.shape[2:])  # H * W for images, 1 for vectors
@@ -61,8 +70,10 @@ class ActNorm(Transform):
         self, x: torch.Tensor, context: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         shape = self._shape(x)
-        if self.training and not bool(self.initialized):
-            self.initialize(x)
+        if self.training and not self._ready:
+            if not bool(self.initialized):
+                self.initialize(x)
+            self._ready = True
         y = torch.addcmul(self.bias.view(shape), x, torch.exp(self.log_scale).view(shape))
         return y, self._logdet(x)
 
