@@ -1,28 +1,18 @@
 from __future__ import annotations
 
-import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from genlab.metrics.distances import Cosine, Distance, Euclidean, as_distance
 
+# the definition, one pair at a time in Python floats, shared with the miner and loss tests
+sys.path.insert(0, str(Path(__file__).parents[1] / "metric"))
+from distance_loops import loop_matrix  # noqa: E402
+
 DISTANCES = [Euclidean(), Euclidean(squared=True), Cosine()]
-
-
-def loop_distance(distance: Distance, u: list[float], v: list[float]) -> float:
-    """The definition, one pair at a time in Python floats (tests/metric/distance_loops.py
-    holds the same for the miner and loss tests)."""
-    if isinstance(distance, Cosine):
-        norm_u, norm_v = math.sqrt(sum(a * a for a in u)), math.sqrt(sum(b * b for b in v))
-        return 1.0 - sum(a * b for a, b in zip(u, v, strict=True)) / (norm_u * norm_v)
-    squared = sum((a - b) ** 2 for a, b in zip(u, v, strict=True))
-    return squared if distance.squared else math.sqrt(squared)
-
-
-def loop_matrix(distance: Distance, x: torch.Tensor, y: torch.Tensor | None = None) -> list[list]:
-    rows, cols = x.tolist(), (x if y is None else y).tolist()
-    return [[loop_distance(distance, u, v) for v in cols] for u in rows]
 
 
 @pytest.mark.parametrize("distance", DISTANCES, ids=repr)

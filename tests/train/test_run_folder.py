@@ -39,9 +39,6 @@ FILES = {
     *(f"{w}.safetensors" for w in run_folder.AUTO_ORDER),
 }
 FOLDERS = {run_folder.SAMPLES, run_folder.TENSORBOARD}  # generic words: flagged in paths only
-# studies/ belongs to another change of issue 14 (item 5); these still spell names
-# (use RunFolder(run).metrics_path and RunFolder(run).has_weights(name) instead)
-PENDING: set[str] = set()  # modules allowed to spell names until they move to RunFolder
 
 
 def _spelled(tree: ast.AST) -> list[tuple[int, str]]:
@@ -75,12 +72,7 @@ def _offenders() -> dict[str, list[tuple[int, str]]]:
 
 
 def test_only_the_run_folder_module_spells_its_file_names():
-    offenders = {k: v for k, v in _offenders().items() if k not in PENDING}
-    assert offenders == {}
-
-
-def test_the_pending_list_holds_only_modules_that_still_spell_names():
-    assert set(_offenders()) >= PENDING  # shrink PENDING as modules move to RunFolder
+    assert _offenders() == {}
 
 
 def test_the_scan_finds_names_in_paths_and_literals():
