@@ -13,15 +13,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
 import torch.distributed as dist
+from torch import nn
 
 from genlab.config import RunConfig
-from genlab.data.dataset import DataMeta
+from genlab.data.dataset import DataMeta, Dataset
 from genlab.errors import CheckpointError, ConfigError, GenlabError
 from genlab.runs.config import check_family, load_data, parse_config
 from genlab.runs.loading import build_model, trained_model
 from genlab.threads import default_threads, use_threads
-from genlab.train import Trainer, init_distributed, resolve_device
+from genlab.train import Trainer, close_distributed, init_distributed, resolve_device
 from genlab.train.distributed import DistInfo
 from genlab.train.run_folder import DirAction, RunFolder
 from genlab.warm_start import warm_start
@@ -54,7 +56,26 @@ def train_run(
     if not resume:
         warm_start(model, trained_model)  # model.init=RUN, before anything is written
     dist_info = init_distributed(device)
+    ok = False
+    try:
+        _train(cfg, model, dataset, folder, device, dist_info, resume, force, callbacks)
+        ok = True
+    finally:
+        close_distributed(dist_info, ok=ok)
+    return folder.path
 
+
+def _train(
+    cfg: RunConfig,
+    model: nn.Module,
+    dataset: Dataset,
+    folder: RunFolder,
+    device: torch.device,
+    dist_info: DistInfo,
+    resume: bool,
+    force: bool,
+    callbacks: Sequence[Any],
+) -> None:
     def trainer() -> Trainer:
         return Trainer(
             model,
@@ -73,7 +94,7 @@ def train_run(
         loaded = trainer()  # reads the checkpoint; a bad one stops here, nothing written
         _on_main(dist_info, lambda: folder.write_config(cfg, dataset.meta))
         loaded.fit()
-        return folder.path
+        return
     actions: list[DirAction] = []
     _on_main(dist_info, lambda: actions.append(folder.check_new(force=force)))
     try:
@@ -83,7 +104,6 @@ def train_run(
         if dist_info.is_main and actions:
             folder.discard_unfinished(keep_dir=actions[0] == "reuse")
         raise
-    return folder.path
 
 
 def _check_resumable(folder: RunFolder, cfg: RunConfig, meta: DataMeta) -> None:

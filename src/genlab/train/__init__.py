@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genlab.train.distributed import DistInfo, init_distributed, resolve_device
+from genlab.train.distributed import DistInfo, close_distributed, init_distributed, resolve_device
 from genlab.train.run_folder import RunFolder
 from genlab.train.trainer import Callback, Trainer, TrainResult
 from genlab.train.validation import split_validation
@@ -13,6 +13,7 @@ __all__ = [
     "RunFolder",
     "TrainResult",
     "Trainer",
+    "close_distributed",
     "init_distributed",
     "resolve_device",
     "split_validation",

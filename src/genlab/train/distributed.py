@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 from genlab.errors import ConfigError
 
-__all__ = ["DistInfo", "init_distributed", "resolve_device"]
+__all__ = ["DistInfo", "close_distributed", "init_distributed", "resolve_device"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,15 @@ def init_distributed(device: torch.device) -> DistInfo:
             torch.cuda.set_device(device)
         dist.init_process_group(backend=backend)
     return DistInfo(rank=rank, world_size=world, local_rank=local)
+
+
+def close_distributed(info: DistInfo, *, ok: bool) -> None:
+    """Leave the process group joined by :func:`init_distributed`: after a finished run,
+    wait at a barrier (no rank exits while rank 0 still writes), then destroy the group,
+    which joins gloo's threads; left to interpreter exit, a rank could abort with
+    "terminate called without an active exception"."""
+    if not info.enabled or not dist.is_initialized():
+        return
+    if ok:
+        dist.barrier()
+    dist.destroy_process_group()
