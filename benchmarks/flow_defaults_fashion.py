@@ -15,7 +15,8 @@ time, the chosen default's test bits/dim, every preset's speed and size.
 Skips (exit 0) when Fashion-MNIST is absent (``genlab fetch fashion-mnist``). Slow:
 about ``len(candidates) * budget / jobs`` plus the default run (~15 minutes).
 
-    python benchmarks/flow_defaults_fashion.py [--budget 240] [--jobs 1] [--only NAME,...]
+    python benchmarks/flow_defaults_fashion.py [--budget 240] [--jobs 1] [--only PART,...]
+        [--names CANDIDATE-PREFIX,...]
 """
 
 from __future__ import annotations
@@ -100,13 +101,15 @@ def candidate(name: str, overrides: dict[str, str], rate: dict, budget: float, o
     return row
 
 
-def candidates(budget: float, jobs: int, workdir: Path) -> dict:
-    """Every candidate at ``budget`` CPU seconds, ``jobs`` at once; equal-time scores."""
-    rates = {name: speed(over, repeats=5) for name, over in CANDIDATES.items()}
+def candidates(budget: float, jobs: int, workdir: Path, names: list[str]) -> dict:
+    """The candidates whose names start with one of ``names`` (all when empty), each at
+    ``budget`` CPU seconds, ``jobs`` at once; equal-time scores."""
+    chosen = {n: o for n, o in CANDIDATES.items() if not names or n.startswith(tuple(names))}
+    rates = {name: speed(over, repeats=5) for name, over in chosen.items()}
     with ThreadPoolExecutor(jobs) as pool:
         futures = {
             name: pool.submit(candidate, name, over, rates[name], budget, workdir / f"c{i}")
-            for i, (name, over) in enumerate(CANDIDATES.items())
+            for i, (name, over) in enumerate(chosen.items())
         }
         rows = {name: f.result() for name, f in futures.items()}
     common = min(r["cpu_seconds"] for r in rows.values())
@@ -148,6 +151,7 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=240.0, help="training seconds per candidate")
     p.add_argument("--jobs", type=int, default=1, help="candidates trained at once (1 thread each)")
     p.add_argument("--only", default="", help="comma-separated parts: presets,candidates,default")
+    p.add_argument("--names", default="", help="comma-separated candidate name prefixes")
     p.add_argument("--workdir", default="runs/bench-flow-fashion")
     p.add_argument(
         "--out", default=str(Path(__file__).parent / "results" / f"{Path(__file__).stem}.json")
@@ -175,7 +179,8 @@ def main() -> None:
             print(f"{preset:8s} {rows[preset]}", flush=True)
         result["presets"] = rows
     if "candidates" in parts:
-        result["candidates"] = candidates(args.budget, args.jobs, workdir)
+        names = [n for n in args.names.split(",") if n]
+        result["candidates"] = candidates(args.budget, args.jobs, workdir, names)
     if "default" in parts:
         result["default"] = default_run(workdir)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from genlab.data.scaling import from_centered, to_centered, to_index
 from genlab.nn.distributions import discretized_gaussian_log_likelihood, sum_per_example
+from genlab.vae.fused import discretized_logistic_log_prob
 
 __all__ = [
     "Bernoulli",
@@ -228,28 +229,21 @@ class DiscretizedLogistic:
 
     def log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         _sample_axes(x, params)
-        m, log_s = self._loc_logscale(params, -x.dim())  # (*B, N, *S) each
+        m, log_s = _split(params, 2, -x.dim())  # (*B, N, *S) each
         k = to_index(x, self.levels)  # (N, *S), broadcast against every sample axis
-        h = 1.0 / (self.levels - 1)
-        # edges from integers, so the upper edge of bin k is bitwise the lower edge of k + 1
-        lower, upper = ((2 * k + j).to(m.dtype) * h - 1.0 for j in (-1, 1))
-        not_first, not_last = (k > 0).to(m.dtype), (k < self.levels - 1).to(m.dtype)
-        inv_s = torch.exp(-log_s)
-        # each pass over (*B, N, *S) costs as much as the decoder's matrix products on a CPU:
-        # addcmul fuses a mask's product with the sum
-        lp = _log1mexp((-2.0 * h) * inv_s) * (not_first * not_last)
-        lp = torch.addcmul(lp, _softplus((lower - m) * inv_s), not_first, value=-1.0)
-        lp = torch.addcmul(lp, _softplus((m - upper) * inv_s), not_last, value=-1.0)
-        return lp.flatten(start_dim=lp.dim() - x.dim() + 1).sum(-1)
+        # one pass forward and one backward (vae/fused.py): autograd through the formula
+        # above kept a dozen batch-sized temporaries and cost as much as an MLP decoder
+        return discretized_logistic_log_prob(m, log_s, k, self.levels, self.min_log_scale)
 
     def sample(
         self, params: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         m, log_s = self._loc_logscale(params)
-        tiny = torch.finfo(m.dtype).tiny
+        info = torch.finfo(m.dtype)
         u = torch.rand(m.shape, generator=generator, dtype=m.dtype, device=m.device)
-        u = u.clamp(tiny, 1.0 - torch.finfo(m.dtype).eps)
-        return from_centered(m + torch.exp(log_s) * (torch.log(u) - torch.log1p(-u)), self.levels)
+        # m + s logit(u), u ~ U(0, 1): inverse-CDF sampling of the logistic, in place
+        y = torch.addcmul(m, torch.exp(log_s), torch.logit(u.clamp_(info.tiny, 1.0 - info.eps)))
+        return y.add_(1.0).mul_((self.levels - 1) / 2.0).round_().clamp_(0, self.levels - 1).long()
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         """E[k] of the discretised distribution: sum_{j=1}^{L-1} P(k >= j), (N, *S)."""
