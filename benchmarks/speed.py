@@ -8,7 +8,8 @@ builder per peer; a ``note`` in the row says where the two could not be matched)
 
 Protocol, every row:
 
-- one process, ``torch.set_num_threads(--threads)`` (default 1), the same batch for both
+- one process, ``torch.set_num_threads(--threads)`` (default 1) and glibc's malloc
+  keeping freed memory (``genlab.malloc``, as genlab's commands set it), the same batch for both
   (the family's training batch at that shape unless ``--batch``), random inputs of the
   data's shape (nothing is downloaded); genlab and the peer interleaved within each
   repeat (genlab, peer, genlab, peer, ...) after warm-up calls, median time per call
@@ -73,6 +74,7 @@ import genlab
 from genlab.config import DataConfig, RunConfig, TrainConfig, from_dict, merge, nest
 from genlab.data.dataset import DataMeta
 from genlab.family import get_family
+from genlab.malloc import keep_freed_memory
 from genlab.runs import build_model
 
 HERE = Path(__file__).parent
@@ -496,6 +498,7 @@ def select(only: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as genlab's commands do; the peers run in the same process
     warnings.filterwarnings("ignore", message="torch.lu is deprecated")  # normflows' LU
     s = settings(args)
     only = select(args.only)

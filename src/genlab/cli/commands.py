@@ -199,10 +199,13 @@ def cmd_report(args: argparse.Namespace, _extra: dict[str, str]) -> None:
 
 
 def _threads(args: argparse.Namespace) -> None:
-    """Apply ``--threads`` (0 or absent: one per physical core) to this process."""
+    """Apply ``--threads`` (0 or absent: one per physical core) to this process, and keep
+    freed memory for reuse (genlab/malloc.py: no page faults on every step's temporaries)."""
+    from genlab.malloc import keep_freed_memory
     from genlab.threads import choose_threads
 
     choose_threads(args.threads or 0)
+    keep_freed_memory()
 
 
 def _device(choice: str) -> str:
