@@ -52,6 +52,7 @@ CANDIDATES: dict[str, dict[str, str]] = {
     "glow, lr 1e-3": {**GLOW, "train.lr": "1e-3"},
     "glow, no GroupNorm": {**GLOW, "model.norm": "none"},
     "realnvp (multi-scale)": {"model.preset": "realnvp"},
+    "realnvp, gathered checkerboards": {"model.preset": "realnvp", "model.checker": "gather"},
     "nsf (multi-scale)": {"model.preset": "nsf"},
 }
 

@@ -4,6 +4,8 @@ gradients to every parameter, and state_dict round trip."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -107,6 +109,17 @@ CASES = [
         (2, 4, 4),
     ),
     Case(
+        "affine-img-checker-gathered",
+        lambda g: AffineCoupling(checkerboard_mask(2, 4, 6, 0), cnn(2, 4), gather=True),
+        (2, 4, 6),
+    ),
+    Case(
+        "affine-img-checker-gathered-ctx-vec",
+        lambda g: AffineCoupling(checkerboard_mask(2, 4, 4, 1), cnn(2 + DC, 4), gather=True),
+        (2, 4, 4),
+        (DC,),
+    ),
+    Case(
         "affine-img-ctx-img",
         lambda g: AffineCoupling(channel_mask(2, 4, 4), cnn(1 + 1, 2 * 1)),
         (2, 4, 4),
@@ -154,6 +167,11 @@ CASES = [
     *(multiscale_case(p, (1, 8, 8)) for p in MULTISCALE),
     *(multiscale_case(p, (2, 8, 4)) for p in ("glow", "nsf")),
     multiscale_case("realnvp", (1, 3, 5)),  # odd sides: checkerboard couplings, no squeeze
+    Case(  # gathered checkerboards on the 4x4 level (the 2x2 level's are gathered too)
+        "realnvp-multiscale-gathered",
+        lambda g: realnvp_image((1, 8, 8), dataclasses.replace(TINY, checker="gather"), cnn),
+        (1, 8, 8),
+    ),
 ]
 
 

@@ -48,6 +48,7 @@ from genlab.flows.transforms import (
     channel_mask,
     checkerboard_mask,
     conditioner_sizes,
+    gatherable,
     half_mask,
 )
 from genlab.nn import MLP, ConvResNet
@@ -122,9 +123,11 @@ def _checkerboard_steps(
     c: int, h: int, w: int, n: int, cfg: Any, cond: Conditioner
 ) -> list[Transform]:
     layers: list[Transform] = []
+    gather = cfg.checker == "gather" and gatherable(h, w)
     for i in range(n):
         mask = checkerboard_mask(c, h, w, parity=i % 2)
-        layers += [ActNorm(c), AffineCoupling(mask, cond(c, 2 * c), scale_bound=cfg.scale_bound)]
+        coupling = AffineCoupling(mask, cond(c, 2 * c), scale_bound=cfg.scale_bound, gather=gather)
+        layers += [ActNorm(c), coupling]
     return layers
 
 

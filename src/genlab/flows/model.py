@@ -68,6 +68,9 @@ class FlowConfig:
     # residual blocks (conv) or hidden layers (MLP) per conditioner
     blocks: int = ranged(2, lambda v: v >= 0, "at least 0")
     norm: Literal["group", "none"] = "group"  # in conv conditioners (GroupNorm: per example)
+    # realnvp's checkerboard couplings on maps of even sides: the conditioner reads the
+    # kept half gathered into a half-width map (half the arithmetic) or the masked map
+    checker: Literal["gather", "mask"] = "mask"
     # in every conditioner (0.4 on small data: see data_defaults)
     dropout: float = ranged(0.0, lambda v: 0 <= v < 1, "in [0, 1)")
     # affine log-scale bound, s = B tanh(raw / B)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from genlab.flows.transforms.actnorm import ActNorm
 from genlab.flows.transforms.base import Compose, Inverse, Transform, sum_per_example
+from genlab.flows.transforms.checker import checker_join, checker_split, gatherable
 from genlab.flows.transforms.conv1x1 import InvertibleConv1x1
 from genlab.flows.transforms.coupling import (
     AdditiveCoupling,
@@ -43,9 +44,12 @@ __all__ = [
     "Unsqueeze",
     "alternating_mask",
     "channel_mask",
+    "checker_join",
+    "checker_split",
     "checkerboard_mask",
     "conditioner_input",
     "conditioner_sizes",
+    "gatherable",
     "half_mask",
     "rq_spline",
     "sum_per_example",

@@ -17,7 +17,10 @@ same on every pixel: glow's and nsf's couplings, realnvp's channel-wise half) ar
 the same way along channels, (N, Ck + Cc, H, W) -> (N, P * Cf, H, W). Any other image
 mask (checkerboard) keeps the spatial layout for a convolutional conditioner: it sees
 ``b * x`` (N, C + Cc, H, W) and writes (N, P * C, H, W), of which the kept positions
-are ignored.
+are ignored; or, with ``gather=True`` on a checkerboard of even sides, each half is
+gathered into a half-width map (:mod:`~genlab.flows.transforms.checker`) and the
+conditioner maps the kept (N, C + Cc, H, W/2) to (N, P * C, H, W/2) for the free half:
+the same weights, half the positions.
 :func:`conditioner_sizes` gives the conditioner's (in, out) for a mask.
 """
 
@@ -27,6 +30,8 @@ import torch
 from torch import nn
 
 from genlab.flows.transforms.base import Transform, sum_per_example
+from genlab.flows.transforms.checker import checker_join, checker_split, gatherable
+from genlab.flows.transforms.masks import checkerboard_mask
 
 __all__ = [
     "AdditiveCoupling",
@@ -85,6 +90,17 @@ def _as_range(idx: torch.Tensor) -> tuple[int, int] | None:
     )
 
 
+def _checker_parity(mask: torch.Tensor) -> int:
+    """The parity of a checkerboard mask (C, H, W) of even sides; ValueError otherwise."""
+    if mask.dim() == 3 and gatherable(*mask.shape[1:]):
+        for parity in (0, 1):
+            if torch.equal(mask, checkerboard_mask(*mask.shape, parity=parity).to(mask)):
+                return parity
+    raise ValueError(
+        f"gather=True needs a checkerboard mask of even sides, got one of {tuple(mask.shape)}"
+    )
+
+
 class MaskedCoupling(Transform):
     """Shared mechanics (split for vector masks, blended for image masks; see the module
     docstring); subclasses define the elementwise map in :meth:`couple`."""
@@ -94,13 +110,16 @@ class MaskedCoupling(Transform):
     free_index: torch.Tensor
     join_index: torch.Tensor
 
-    def __init__(self, mask: torch.Tensor, conditioner: nn.Module) -> None:
+    def __init__(self, mask: torch.Tensor, conditioner: nn.Module, *, gather: bool = False) -> None:
         super().__init__()
         mask = mask.detach().clone().float()
         self.register_buffer("mask", mask)
         self.conditioner = conditioner
         split = _split_vector(mask)
         self.split = split is not None
+        self.parity: int | None = None  # set when the checkerboard's halves are gathered
+        if gather:
+            self.parity = _checker_parity(mask)
         if split is not None:
             kept, free = (split != 0).nonzero().flatten(), (split == 0).nonzero().flatten()
             self.register_buffer("kept_index", kept, persistent=False)
@@ -141,6 +160,13 @@ class MaskedCoupling(Transform):
             params = self._condition(conditioner_input(kept, context))
             out, logdet = self.couple(free, params, inverse, None)
             return self._join(kept, out), logdet
+        if self.parity is not None:
+            if context is not None and context.dim() > 2:
+                raise ValueError("a gathered checkerboard coupling takes vector context only")
+            kept, free = checker_split(x, self.parity)
+            params = self._condition(conditioner_input(kept, context))
+            out, logdet = self.couple(free, params, inverse, None)
+            return checker_join(kept, out, self.parity), logdet
         params = self._condition(conditioner_input(x * self.mask, context))
         return self.couple(x, params, inverse, 1.0 - self.mask)
 
@@ -178,9 +204,14 @@ class AffineCoupling(MaskedCoupling):
     """
 
     def __init__(
-        self, mask: torch.Tensor, conditioner: nn.Module, *, scale_bound: float = 2.0
+        self,
+        mask: torch.Tensor,
+        conditioner: nn.Module,
+        *,
+        scale_bound: float = 2.0,
+        gather: bool = False,
     ) -> None:
-        super().__init__(mask, conditioner)
+        super().__init__(mask, conditioner, gather=gather)
         assert scale_bound > 0, scale_bound
         self.scale_bound = float(scale_bound)
 
