@@ -201,13 +201,20 @@ def diffusion_pair(shape: Shape, s: Settings) -> Pair:
 # the flattened NSF of the zuko and nflows rows (their NSF has no multi-scale image form):
 # 2 x 2 spline couplings with MLP conditioners of two hidden layers of 64 units
 FLAT_NSF = {"model.conditioner": "mlp", "model.steps": 2, "model.hidden": 64, "model.blocks": 2}
+NO_NORM = {"model.norm": "none"}
+# normflows' checkerboard couplings run their networks on the kept half as a half-width
+# map (at even sides), as genlab's model.checker=gather does
+GATHER = {"model.checker": "gather"}
 
 
 def flow_pair(
-    preset: str, builder: Callable[..., Side], overrides: Mapping[str, Any] | None = None
+    preset: str,
+    builder: Callable[..., Side],
+    overrides: Mapping[str, Any] | None = None,
+    label: str = "",
 ) -> Callable[[Shape, Settings], Pair]:
-    """A row of genlab's flow ``preset`` (its defaults at the shape, then ``overrides``)
-    against the peer ``builder`` makes."""
+    """A row of genlab's flow ``preset`` (its defaults at the shape, then ``overrides``,
+    which ``label`` names) against the peer ``builder`` makes."""
 
     def make(shape: Shape, s: Settings) -> Pair:
         model, cfg = genlab_model("flow", shape, {"model.preset": preset, **(overrides or {})})
@@ -215,7 +222,7 @@ def flow_pair(
         x = random_images(batch, shape.shape, LEVELS)
         model.prepare(x)  # data-dependent ActNorm initialisation, as the trainer does
         g = Side(
-            f"genlab {preset}" + (", flat" if overrides else ""),
+            f"genlab {preset}" + (f", {label}" if label else ""),
             model,
             lambda: model.loss(x)[0],
             batch,
@@ -300,9 +307,11 @@ def _peer(builder: Callable[..., Side], *args: Any) -> tuple[Side | None, str]:
 ROWS: dict[str, Callable[[Shape, Settings], Pair]] = {
     "diffusion": diffusion_pair,
     "flow-glow": flow_pair("glow", peers.normflows_glow),
-    "flow-realnvp": flow_pair("realnvp", peers.normflows_realnvp),
-    "flow-nsf-zuko": flow_pair("nsf", peers.zuko_nsf, FLAT_NSF),
-    "flow-nsf-nflows": flow_pair("nsf", peers.nflows_nsf, FLAT_NSF),
+    # the same without GroupNorm in the coupling networks: normflows' bare convolutions
+    "flow-glow-no-norm": flow_pair("glow", peers.normflows_glow, NO_NORM, "no GroupNorm"),
+    "flow-realnvp": flow_pair("realnvp", peers.normflows_realnvp, GATHER, "gathered checkers"),
+    "flow-nsf-zuko": flow_pair("nsf", peers.zuko_nsf, FLAT_NSF, "flat"),
+    "flow-nsf-nflows": flow_pair("nsf", peers.nflows_nsf, FLAT_NSF, "flat"),
     "vae-mlp": vae_pair("mlp"),
     "vae-conv": vae_pair("conv"),
     "triplet-semi-hard": triplet_pair("semi-hard"),
