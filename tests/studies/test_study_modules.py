@@ -76,7 +76,9 @@ def test_protocol_split_sizes_are_the_datasets(classes):
         describe_data(dataset),
         reverse_steps.protocol(reverse_steps.SETTINGS["digits"]["quick"], dataset)["data"],
         dequantization.protocol(dequantization.SETTINGS["digits"]["quick"], dataset)["data"],
-        self_supervised._protocol(self_supervised.SETTINGS["digits"]["quick"], "simclr", dataset)["data"],
+        self_supervised._protocol(self_supervised.SETTINGS["digits"]["quick"], "simclr", dataset)[
+            "data"
+        ],
     ]
     for text in texts:
         assert sizes(text) == n
