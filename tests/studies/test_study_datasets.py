@@ -128,3 +128,15 @@ def test_self_supervised_on_fashion_mnist(tiny_fashion, tmp_path, monkeypatch, d
     assert "whole TEST split (80 images)" in saved["protocol"]["data"]
     captions = " ".join(f["caption"] for f in saved["figures"])
     assert "Label efficiency on fashion-mnist" in captions and "images of fashion-mnist" in captions
+
+
+def test_dequantization_on_fashion_mnist(tiny_fashion, tmp_path, monkeypatch, device):
+    from test_dequantization_study import TINY
+
+    monkeypatch.setitem(dequantization.SETTINGS, "fashion-mnist", {"quick": TINY})
+    run_study("dequantization", "quick", tmp_path / "d", device.type, data="fashion-mnist")
+    saved, text = saved_text(tmp_path / "d")
+    assert_on_fashion(saved, text)
+    assert saved["tables"][0]["note"].startswith("Bits/dim of fashion-mnist")
+    assert 0 < saved["evidence"]["pixelwise_test_bpd"] < 8  # 256 levels: at most 8 bits
+    assert saved["evidence"]["uniform_test_bpd_end"] > 0
