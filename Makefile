@@ -26,7 +26,7 @@ demo: venv
 	$(BIN)/genlab eval $(DEMO_RUN) --metrics bpd,fd,kid
 	@echo "sample grid: $(DEMO_RUN)/grid.png"
 	$(BIN)/genlab report --budget quick --jobs 2 --out $(REPORT)
-	@echo "report: $(REPORT)/index.html"
+	@echo "report: $(REPORT)/digits/index.html (index of every dataset page: $(REPORT)/index.html)"
 
 test: venv lint chromium
 	$(BIN)/python -m pytest -m "not slow" -q $(PYTEST_ARGS)

@@ -59,3 +59,41 @@ def fashion_mnist_dir() -> str:
             f"Fashion-MNIST not installed in {root} (apt-get install dataset-fashion-mnist)"
         )
     return root
+
+
+TINY_FASHION = {"train": 30, "t10k": 8}  # images per class in each split, 10 classes
+
+
+def _idx(arr) -> bytes:
+    """The IDX encoding of a uint8 array: magic (0, 0, 0x08, ndim), big-endian dims, data."""
+    dims = b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    return bytes([0, 0, 0x08, arr.ndim]) + dims + arr.tobytes()
+
+
+@pytest.fixture(scope="session")
+def tiny_fashion_root(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A data folder holding a tiny Fashion-MNIST in its official format (the four IDX
+    files, raw): 1x28x28 uint8, 10 classes, 300 train and 80 test images, each class a
+    noisy copy of its own random pattern (so a class can be told from the pixels)."""
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("tiny-fashion")
+    folder = root / "fashion-mnist"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    patterns = rng.integers(0, 256, (10, 28, 28))
+    for split, per_class in TINY_FASHION.items():
+        labels = np.repeat(np.arange(10), per_class)
+        rng.shuffle(labels)
+        noise = rng.integers(-60, 61, (len(labels), 28, 28))
+        images = np.clip(patterns[labels] + noise, 0, 255).astype(np.uint8)
+        (folder / f"{split}-images-idx3-ubyte").write_bytes(_idx(images))
+        (folder / f"{split}-labels-idx1-ubyte").write_bytes(_idx(labels.astype(np.uint8)))
+    return str(root)
+
+
+@pytest.fixture
+def tiny_fashion(tiny_fashion_root: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """GENLAB_DATA pointed at :func:`tiny_fashion_root` for one test; returns the root."""
+    monkeypatch.setenv("GENLAB_DATA", tiny_fashion_root)
+    return tiny_fashion_root

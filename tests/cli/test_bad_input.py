@@ -343,3 +343,23 @@ def test_mnist_run_evaluated_without_its_files(cli, tmp_path, device):
     res = cli("eval", run, "--metrics", "bpd", "--device", device.type)
     res.error_line("mnist not found", "--data-dir")
     assert snapshot(run) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["study", "coupling", "--data", "nosuchdata"], ["unknown dataset 'nosuchdata'"]),
+        (
+            ["study", "contrastive", "--data", "toy2d:moons"],
+            ["study contrastive cannot run on toy2d:moons", "classes 0-4"],
+        ),
+        (["study", "reverse_steps", "--data", "mnist"], ["mnist not found", "genlab fetch mnist"]),
+        (
+            ["report", "--studies", "coupling,self_supervised", "--data", "toy2d:moons"],
+            ["study self_supervised cannot run on toy2d:moons", "--studies coupling"],
+        ),
+    ],
+)
+def test_study_and_report_on_data_they_cannot_use(cli, tmp_path, args, fragments):
+    out = tmp_path / "out"
+    _fails_and_writes_nothing(cli, out, [*args, "--out", out, "--device", "cpu"], *fragments)

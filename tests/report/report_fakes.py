@@ -17,7 +17,7 @@ def _png(path: Path, color: tuple[int, int, int]) -> None:
     Image.new("RGB", (40, 30), color).save(path)
 
 
-def run_fake(budget: str, out: Path, device: str) -> StudyResult:
+def run_fake(budget: str, out: Path, device: str, data: str) -> StudyResult:
     _png(out / "one.png", (200, 30, 30))
     _png(out / "two.png", (30, 30, 200))
     return StudyResult(
@@ -31,6 +31,7 @@ def run_fake(budget: str, out: Path, device: str) -> StudyResult:
         figures=[Figure("one.png", f"first {NASTY}"), Figure("two.png", "second")],
         protocol={
             "budget_seen": budget,
+            "data_seen": data,
             "device_seen": device,
             "dims": [2, 4],
             "threads_seen": torch.get_num_threads(),
@@ -38,7 +39,7 @@ def run_fake(budget: str, out: Path, device: str) -> StudyResult:
     )
 
 
-def run_broken(budget: str, out: Path, device: str) -> StudyResult:
+def run_broken(budget: str, out: Path, device: str, data: str) -> StudyResult:
     raise TrainingDiverged("training diverged at step 3: loss = nan")
 
 
@@ -47,7 +48,7 @@ BROKEN = Study(name="broken", question="q", claim="c", run=run_broken)
 FAKE2 = Study(name="fake2", question="q", claim="c", run=run_fake)
 
 
-def child_runner(name: str, budget: str, out: Path, device: str) -> str:
+def child_runner(name: str, budget: str, out: Path, device: str, data: str) -> str:
     """genlab report's worker, in a spawned process that knows the fake studies."""
     from genlab import registry
     from genlab.report import build
@@ -55,4 +56,4 @@ def child_runner(name: str, budget: str, out: Path, device: str) -> str:
     registry.STUDIES["fake"] = "report_fakes:FAKE"
     registry.STUDIES["broken"] = "report_fakes:BROKEN"
     registry.STUDIES["fake2"] = "report_fakes:FAKE2"
-    return build._run_child(name, budget, out, device)  # type: ignore[arg-type]
+    return build._run_child(name, budget, out, device, data)  # type: ignore[arg-type]

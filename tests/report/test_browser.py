@@ -71,6 +71,22 @@ def test_every_figure_loads_in_headless_chromium(fake_studies, tmp_path):
     assert "Claim." in dom and "<h2>fake" in dom
 
 
+@pytest.mark.skipif(chromium() is None, reason="chromium is not installed (make chromium)")
+def test_a_fashion_mnist_page_and_the_index_render(fake_studies, tiny_fashion, tmp_path):
+    """A non-digits dataset page (tiny Fashion-MNIST files, fake studies) next to the digits
+    one: each page loads its figures and names its dataset; the index links both."""
+    out = tmp_path / "rep"
+    build_report("quick", out, "cpu", studies=["fake"])
+    page = build_report("quick", out, "cpu", studies=["fake"], data="fashion-mnist")
+    assert page == out / "fashion-mnist" / "index.html"
+    dom = render(page, tmp_path)
+    found = re.search(r'data-images="(\d+)/(\d+)"', dom)
+    assert found and int(found.group(1)) == int(found.group(2)) == 2
+    assert "genlab studies on fashion-mnist" in dom and "dataset fashion-mnist (1x28x28" in dom
+    index = render(out / "index.html", tmp_path)
+    assert 'href="digits/index.html"' in index and 'href="fashion-mnist/index.html"' in index
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(chromium() is None, reason="chromium is not installed (make chromium)")
 def test_quick_report_of_every_study_renders(tmp_path, device):
@@ -78,6 +94,7 @@ def test_quick_report_of_every_study_renders(tmp_path, device):
     from genlab.studies import read_result, study_names
 
     page = build_report("quick", tmp_path / "rep", device.type, jobs=2)  # as make demo
-    figures = sum(len(read_result(tmp_path / "rep" / n).figures) for n in study_names())
+    folder = tmp_path / "rep" / "digits"
+    figures = sum(len(read_result(folder / n).figures) for n in study_names())
     found = re.search(r'data-images="(\d+)/(\d+)"', render(page, tmp_path))
     assert found and int(found.group(1)) == int(found.group(2)) == figures >= 3

@@ -85,7 +85,7 @@ def test_failed_study_is_shown_and_reported(fake_studies, tmp_path):
     out = tmp_path / "rep"
     with pytest.raises(GenlabError, match="broken: training diverged"):
         build_report("quick", out, "cpu", studies=["fake", "broken"])
-    text = (out / "index.html").read_text()
+    text = (out / "digits" / "index.html").read_text()
     assert "v-failed" in text and "training diverged at step 3" in text and "v-holds" in text
 
 
@@ -101,7 +101,8 @@ def test_cli_report_and_study(fake_studies, tmp_path, capsys):
         main(["report", "--studies", "fake", "--out", str(tmp_path / "r"), "--device", "cpu"]) == 0
     )
     out = capsys.readouterr().out
-    assert f"report written to {tmp_path / 'r' / 'index.html'}" in out
+    assert f"report written to {tmp_path / 'r' / 'digits' / 'index.html'}" in out
+    assert f"index of every dataset page: {tmp_path / 'r' / 'index.html'}" in out
     assert main(["study", "fake", "--out", str(tmp_path / "s"), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "fake: holds" in out and str(tmp_path / "s" / "results.json") in out
@@ -139,7 +140,7 @@ def test_format_cell(value, text):
     assert format_cell(value) == text
 
 
-def test_parallel_jobs_run_each_study_in_its_own_process(tmp_path):
+def test_parallel_jobs_run_each_study_in_its_own_process(tmp_path, tiny_fashion):
     """--jobs 2: spawned workers, a share of the threads each, entries in the asked order,
     a failing study reported as on the serial path."""
     import os
@@ -147,16 +148,64 @@ def test_parallel_jobs_run_each_study_in_its_own_process(tmp_path):
     from genlab.report.build import _run_parallel
 
     names = ["fake", "broken", "fake2"]
-    entries = _run_parallel(names, "quick", tmp_path, "cpu", 2, runner=child_runner)
+    entries = _run_parallel(
+        names, "quick", tmp_path, "cpu", 2, runner=child_runner, data="fashion-mnist"
+    )
     assert [e.name for e in entries] == names
     ok, broken, ok2 = entries
     assert broken.result is None and "diverged at step 3" in broken.error
     for entry in (ok, ok2):
         assert entry.result is not None and entry.folder == tmp_path / entry.name
         assert entry.result.protocol["threads_seen"] == max(1, (os.cpu_count() or 1) // 2)
+        assert entry.result.protocol["data_seen"] == "fashion-mnist"
         assert (entry.folder / "one.png").exists()
 
 
 def test_jobs_below_one_is_a_one_line_error(fake_studies, tmp_path):
     with pytest.raises(GenlabError, match="--jobs must be at least 1"):
         build_report("quick", tmp_path / "r", "cpu", studies=["fake"], jobs=0)
+
+
+def test_a_page_per_dataset_and_an_index_linking_them(fake_studies, tiny_fashion, tmp_path):
+    out = tmp_path / "rep"
+    digits = build_report("quick", out, "cpu", studies=["fake"])
+    fashion = build_report("quick", out, "cpu", studies=["fake"], data="fashion-mnist")
+    assert digits == out / "digits" / "index.html" and digits.is_file()
+    assert fashion == out / "fashion-mnist" / "index.html" and fashion.is_file()
+    for page, name, shape in ((digits, "digits", "1x8x8"), (fashion, "fashion-mnist", "1x28x28")):
+        text = page.read_text(encoding="utf-8")
+        assert f"<title>genlab studies on {name}</title>" in text
+        meta = text.split('<p class="meta">', 1)[1].split("</p>", 1)[0]
+        assert meta.startswith(f"dataset {name} ({shape}")
+        assert read_result(page.parent / "fake").protocol["data_seen"] == name
+    assert "dataset fashion-mnist (1x28x28, 256 levels; train 300, test 80 images)" in (
+        fashion.read_text(encoding="utf-8")
+    )
+    index = (out / "index.html").read_text(encoding="utf-8")
+    links = [a.get("href") for tag, a in parse(index) if tag == "a"]
+    assert links == ["digits/index.html", "fashion-mnist/index.html"]
+    assert "2 dataset pages" in index and "v-holds" in index
+    build_report("quick", out, "cpu", studies=["fake"])  # a rerun keeps both in the index
+    assert [a.get("href") for t, a in parse((out / "index.html").read_text()) if t == "a"] == links
+
+
+def test_report_on_data_a_study_cannot_use_fails_before_anything_runs(tmp_path):
+    with pytest.raises(GenlabError) as err:
+        build_report(
+            "quick",
+            tmp_path / "rep",
+            "cpu",
+            studies=["coupling", "contrastive"],
+            data="toy2d:moons",
+        )
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("study contrastive cannot run on toy2d:moons: it needs discrete")
+    assert "classes 0-4" in message and message.endswith("the others can: --studies coupling")
+    assert not (tmp_path / "rep").exists()
+
+
+def test_report_on_unknown_data_is_one_error(fake_studies, tmp_path):
+    with pytest.raises(GenlabError, match="unknown dataset 'nosuchdata'"):
+        build_report("quick", tmp_path / "rep", "cpu", studies=["fake"], data="nosuchdata")
+    assert not (tmp_path / "rep").exists()

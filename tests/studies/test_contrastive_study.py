@@ -34,11 +34,11 @@ def registered(monkeypatch):
 
 
 def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, registered, device):
-    monkeypatch.setitem(study.SETTINGS, "quick", TINY)
+    monkeypatch.setitem(study.SETTINGS["digits"], "quick", TINY)
     run_study("contrastive", "quick", tmp_path / "r", device.type)
     saved = json.loads((tmp_path / "r" / "results.json").read_text())
     ev, protocol = saved["evidence"], saved["protocol"]
-    assert saved["study"] == "contrastive" and saved["claim"] == study.CLAIM
+    assert saved["study"] == "contrastive" and saved["claim"] == study.CLAIM.format(data="digits")
     configs = study.configurations(TINY)
     default = protocol["default_configuration"]
     defaults = TripletConfig()

@@ -74,7 +74,7 @@ TINY = study.CouplingSettings(
 
 
 def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
-    monkeypatch.setitem(study.SETTINGS, "quick", TINY)
+    monkeypatch.setitem(study.SETTINGS["digits"], "quick", TINY)
     result = run_study("coupling", "quick", tmp_path / "c", device.type)
     saved = json.loads((tmp_path / "c" / "results.json").read_text())
     assert saved["study"] == "coupling" and saved["claim"] == study.CLAIM
@@ -91,9 +91,11 @@ def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
     assert [f["file"] for f in saved["figures"]] == ["logdet_cost.png", "densities.png"]
     for fig in saved["figures"]:
         assert (tmp_path / "c" / fig["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(saved["tables"]) == 3 and len(saved["tables"][0]["rows"]) == 3 * len(TINY.dims)
+    dims = [2, 4, 8, 64]  # the settings' dimensions and the data's, 1x8x8 digits
+    assert len(saved["tables"]) == 3 and len(saved["tables"][0]["rows"]) == 3 * len(dims)
     assert (tmp_path / "c" / "runs" / "nsf-moons" / "config.yaml").is_file()
-    assert saved["protocol"]["budget"] == "quick" and result.protocol["dims"] == [2, 4, 8]
+    assert saved["protocol"]["budget"] == "quick" and result.protocol["dims"] == dims
+    assert saved["evidence"]["data_dim"] == 64 and saved["protocol"]["dataset"] == "digits"
 
 
 def test_registered():

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from genlab.data import load_dataset
 from genlab.studies import dequantization as study
 from genlab.studies import get_study, run_study
 from genlab.studies.base import verdict_of
@@ -15,7 +16,7 @@ from genlab.studies.curves import StepRecorder, read_curves
 
 def test_pixelwise_baseline_is_the_known_value():
     # README: the add-one histogram of the train split scored on test, 2.4376 bits/dim
-    assert study._pixelwise_bpd() == pytest.approx(2.4376, abs=1e-4)
+    assert study._pixelwise_bpd(load_dataset("digits")) == pytest.approx(2.4376, abs=1e-4)
 
 
 def test_read_curves(tmp_path):
@@ -64,7 +65,7 @@ TINY = study.DequantSettings(
 
 
 def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
-    monkeypatch.setitem(study.SETTINGS, "quick", TINY)
+    monkeypatch.setitem(study.SETTINGS["digits"], "quick", TINY)
     run_study("dequantization", "quick", tmp_path / "d", device.type)
     saved = json.loads((tmp_path / "d" / "results.json").read_text())
     ev = saved["evidence"]

@@ -25,7 +25,7 @@ TINY = study.StepsSettings(
 
 
 def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
-    monkeypatch.setitem(study.SETTINGS, "quick", TINY)
+    monkeypatch.setitem(study.SETTINGS["digits"], "quick", TINY)
     run_study("reverse_steps", "quick", tmp_path / "r", device.type)
     saved = json.loads((tmp_path / "r" / "results.json").read_text())
     ev = saved["evidence"]

@@ -24,11 +24,13 @@ TINY = study.SSLSettings(
 
 
 def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
-    monkeypatch.setitem(study.SETTINGS, "quick", TINY)
+    monkeypatch.setitem(study.SETTINGS["digits"], "quick", TINY)
     run_study("self_supervised", "quick", tmp_path / "r", device.type)
     saved = json.loads((tmp_path / "r" / "results.json").read_text())
     ev, fractions = saved["evidence"], TINY.fractions
-    assert saved["study"] == "self_supervised" and saved["claim"] == study.CLAIM
+    assert saved["study"] == "self_supervised" and saved["claim"] == study.CLAIM.format(
+        data="digits"
+    )
     assert [ev[f"labels_{pct(f)}"] for f in fractions] == [14, 143, 1437]
     best = saved["protocol"]["best_method"].split()[0]
     cv = {m: ev[f"{m}_cv_accuracy_10pct"] for m in study.METHODS}

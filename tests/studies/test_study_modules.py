@@ -74,13 +74,15 @@ def test_protocol_split_sizes_are_the_datasets(classes):
     assert describe_data(digits).startswith("digits (1x8x8, 17 levels; train 1437, test 360")
     texts = [
         describe_data(dataset),
-        reverse_steps.protocol(reverse_steps.SETTINGS["quick"], dataset)["data"],
-        dequantization.protocol(dequantization.SETTINGS["quick"], dataset)["data"],
-        self_supervised._protocol(self_supervised.SETTINGS["quick"], "simclr", dataset)["data"],
+        reverse_steps.protocol(reverse_steps.SETTINGS["digits"]["quick"], dataset)["data"],
+        dequantization.protocol(dequantization.SETTINGS["digits"]["quick"], dataset)["data"],
+        self_supervised._protocol(self_supervised.SETTINGS["digits"]["quick"], "simclr", dataset)[
+            "data"
+        ],
     ]
     for text in texts:
         assert sizes(text) == n
     assert (
         f"test split ({n[1]} images)"
-        in reverse_steps.protocol(reverse_steps.SETTINGS["quick"], dataset)["reference"]
+        in reverse_steps.protocol(reverse_steps.SETTINGS["digits"]["quick"], dataset)["reference"]
     )

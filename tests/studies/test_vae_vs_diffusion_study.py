@@ -31,7 +31,7 @@ TINY = study.CompareSettings(
 
 
 def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
-    monkeypatch.setitem(study.SETTINGS, "quick", TINY)
+    monkeypatch.setitem(study.SETTINGS["digits"], "quick", TINY)
     run_study("vae_vs_diffusion", "quick", tmp_path / "r", device.type)
     saved = json.loads((tmp_path / "r" / "results.json").read_text())
     ev = saved["evidence"]

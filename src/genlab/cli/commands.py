@@ -182,7 +182,7 @@ def cmd_study(args: argparse.Namespace, _extra: dict[str, str]) -> None:
     _threads(args)
     from genlab.studies import RESULTS_FILE, run_study
 
-    result = run_study(args.name, args.budget, Path(args.out), args.device)
+    result = run_study(args.name, args.budget, Path(args.out), args.device, data=args.data)
     print(f"{args.name}: {result.verdict}")
     print(f"  claim: {result.claim}")
     print(f"  {result.summary}")
@@ -191,11 +191,14 @@ def cmd_study(args: argparse.Namespace, _extra: dict[str, str]) -> None:
 
 def cmd_report(args: argparse.Namespace, _extra: dict[str, str]) -> None:
     _threads(args)
-    from genlab.report import build_report
+    from genlab.report import INDEX, build_report
 
     names = None if args.studies is None else [n.strip() for n in args.studies.split(",")]
-    path = build_report(args.budget, Path(args.out), args.device, studies=names, jobs=args.jobs)
+    path = build_report(
+        args.budget, Path(args.out), args.device, studies=names, jobs=args.jobs, data=args.data
+    )
     print(f"report written to {path}")
+    print(f"index of every dataset page: {Path(args.out) / INDEX}")
 
 
 def _threads(args: argparse.Namespace) -> None:

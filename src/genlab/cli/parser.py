@@ -167,8 +167,9 @@ def _add_study(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser(
         "study",
         help="run one study: its claim, evidence and verdict (results.json + figures)",
-        description="Run study NAME into --out: results.json (claim, evidence, verdict, "
-        "tables) and PNG figures; training runs go under OUT/runs/.",
+        description="Run study NAME on dataset --data into --out: results.json (claim, "
+        "evidence, verdict, tables, protocol) and PNG figures; training runs go under "
+        "OUT/runs/.",
     )
     from genlab.registry import STUDIES
 
@@ -179,18 +180,29 @@ def _add_study(sub: argparse._SubParsersAction) -> None:
         default="quick",
         help="quick: minutes on 2 CPU cores (default); full: longer, meant for a GPU",
     )
+    _add_study_data(s)
     s.add_argument("--out", required=True, help="folder for the study's results")
     s.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     _add_threads(s)
     s.set_defaults(func=cmd_study, parser=s)
 
 
+def _add_study_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data",
+        default="digits",
+        help="dataset the studies train on (default digits; e.g. fashion-mnist, found in "
+        "$GENLAB_DATA, ./data or /usr/share/datasets)",
+    )
+
+
 def _add_report(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser(
         "report",
-        help="run every study and write one self-contained HTML page",
-        description="Run every registered study into OUT/<study>/ and write OUT/index.html, "
-        "one page with every claim, verdict, table and figure, that opens offline.",
+        help="run every study on a dataset and write its self-contained HTML page",
+        description="Run every registered study on --data into OUT/<data>/<study>/ and write "
+        "OUT/<data>/index.html, one page with every claim, verdict, table and figure, that "
+        "opens offline; OUT/index.html links every dataset page under OUT.",
     )
     r.add_argument(
         "--budget",
@@ -198,7 +210,8 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         default="quick",
         help="quick: minutes on 2 CPU cores (default); full: longer, meant for a GPU",
     )
-    r.add_argument("--out", required=True, help="folder for the page and the studies' results")
+    _add_study_data(r)
+    r.add_argument("--out", required=True, help="folder for the pages and the studies' results")
     r.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     r.add_argument("--studies", help="comma-separated study names (default: all)")
     r.add_argument(

@@ -1,7 +1,14 @@
-"""``genlab report``: run every registered study and write one HTML page."""
+"""``genlab report``: run every registered study on one dataset and write its HTML page.
+
+Layout of ``OUT``: ``OUT/<dataset>/<study>/`` (each study's results.json, figures, runs),
+``OUT/<dataset>/index.html`` (the dataset's page) and ``OUT/<dataset>/report.json`` (what
+the index shows of it), and ``OUT/index.html``, an index linking every dataset page found
+under ``OUT``: a report for a second dataset into the same ``OUT`` adds its line.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -9,14 +16,25 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from genlab.atomic import write_atomic
+from genlab.data import Dataset, load_dataset
 from genlab.errors import GenlabError
-from genlab.report.html import ReportEntry, render_report
-from genlab.studies.base import Budget, get_study, read_result, run_study, say, study_names
+from genlab.report.html import DatasetPage, ReportEntry, render_index, render_report
+from genlab.studies.base import (
+    Budget,
+    describe_data,
+    get_study,
+    read_result,
+    run_study,
+    say,
+    study_names,
+)
+from genlab.studies.datasets import DEFAULT_DATA, check_data, data_slug
 from genlab.threads import choose_threads, default_threads
 
-__all__ = ["INDEX", "build_report"]
+__all__ = ["INDEX", "SUMMARY", "build_report", "write_index"]
 
 INDEX = "index.html"
+SUMMARY = "report.json"  # next to a dataset's page: what the index shows of it
 
 
 def build_report(
@@ -25,15 +43,19 @@ def build_report(
     device: str = "auto",
     studies: Sequence[str] | None = None,
     jobs: int = 1,
+    data: str = DEFAULT_DATA,
 ) -> Path:
-    """Run ``studies`` (default: every registered one) into ``out/<study>/`` at ``budget``
-    and write ``out/index.html``; returns its path.
+    """Run ``studies`` (default: every registered one) on dataset ``data`` into
+    ``out/<data>/<study>/`` at ``budget``, write the dataset's page ``out/<data>/index.html``
+    and the index of every dataset page under ``out``, ``out/index.html``; returns the
+    dataset page's path.
 
     ``jobs`` > 1 runs that many studies at once, each in its own process with an equal
     share of the CPU threads (studies are independent and mostly single-threaded work on
     small batches, so two processes on two cores take about half the time of one).
 
-    Names and the device are checked before anything runs. A study that fails with a
+    Names, the dataset (present, and with what each study needs) and the device are
+    checked before anything runs. A study that fails with a
     user error (e.g. a run that diverges) gets an error section on the page, and once
     the page is written one GenlabError names the studies that failed.
     """
@@ -42,33 +64,73 @@ def build_report(
     names = list(studies) if studies is not None else study_names()
     if not names:
         raise GenlabError("no study to run; choose among " + ", ".join(study_names()))
-    for name in names:
-        get_study(name)
     if jobs < 1:
         raise GenlabError(f"--jobs must be at least 1, got {jobs}")
+    described = describe_data(_check_data(names, data))
     resolved = str(resolve_device(device))
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise GenlabError(f"--out {out} is a file; give a folder for the report")
-    out.mkdir(parents=True, exist_ok=True)
+    folder = out / data_slug(data)
+    folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if jobs == 1 or len(names) == 1:
-        entries = [_run_one(name, budget, out, resolved) for name in names]
+        entries = [_run_one(name, budget, folder, resolved, data) for name in names]
     else:
-        entries = _run_parallel(names, budget, out, resolved, jobs)
+        entries = _run_parallel(names, budget, folder, resolved, jobs, data=data)
     minutes = (time.perf_counter() - start) / 60
     meta = (
-        f"budget {budget} · device {resolved} · {len(names)} studies · "
+        f"dataset {described} · budget {budget} · device {resolved} · {len(names)} studies · "
         f"{minutes:.1f} min · written {time.strftime('%Y-%m-%d %H:%M')}"
     )
-    path = out / INDEX
-    write_atomic(path, render_report(entries, title="genlab studies", meta=meta))
-    say("report", f"{path} ({minutes:.1f} min)")
+    path = folder / INDEX
+    write_atomic(path, render_report(entries, title=f"genlab studies on {data}", meta=meta))
+    verdicts = {e.name: e.result.verdict if e.result else "failed" for e in entries}
+    summary = {"data": data, "meta": meta, "verdicts": verdicts}
+    write_atomic(folder / SUMMARY, json.dumps(summary, indent=2) + "\n")
+    index = write_index(out)
+    say("report", f"{path} ({minutes:.1f} min); index of every dataset: {index}")
     failed = [e for e in entries if e.result is None]
     if failed:
         which = "; ".join(f"{e.name}: {e.error}" for e in failed)
         raise GenlabError(f"report written to {path}, but some studies failed ({which})")
     return path
+
+
+def write_index(out: Path) -> Path:
+    """Write ``out/index.html``, linking every dataset page ``out/*/index.html`` that has
+    its ``report.json`` (in name order); returns its path."""
+    pages = []
+    for summary in sorted(out.glob(f"*/{SUMMARY}")):
+        try:
+            raw = json.loads(summary.read_text(encoding="utf-8"))
+            href = f"{summary.parent.name}/{INDEX}"
+            page = DatasetPage(str(raw["data"]), href, str(raw["meta"]), dict(raw["verdicts"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a dataset page of genlab report: not linked
+        if (summary.parent / INDEX).is_file():
+            pages.append(page)
+    path = out / INDEX
+    write_atomic(path, render_index(pages, title="genlab studies"))
+    return path
+
+
+def _check_data(names: list[str], data: str) -> Dataset:
+    """The dataset ``data``, once every study in ``names`` is known and can run on it
+    (else one GenlabError naming the studies that cannot, and those that can)."""
+    studies = [get_study(name) for name in names]
+    dataset = load_dataset(data)
+    refused: dict[str, str] = {}
+    for study in studies:
+        try:
+            check_data(study.name, study.needs, dataset)
+        except GenlabError as err:
+            refused[study.name] = str(err)
+    if refused:
+        others = [name for name in names if name not in refused]
+        hint = f"; the others can: --studies {','.join(others)}" if others else ""
+        raise GenlabError("; ".join(refused.values()) + hint)
+    return dataset
 
 
 def _run_parallel(
@@ -77,7 +139,8 @@ def _run_parallel(
     out: Path,
     device: str,
     jobs: int,
-    runner: Callable[[str, Budget, Path, str], str] | None = None,
+    runner: Callable[[str, Budget, Path, str, str], str] | None = None,
+    data: str = DEFAULT_DATA,
 ) -> list[ReportEntry]:
     """Each study in a fresh (spawned) process, ``jobs`` at a time, by ``runner`` (a
     module-level function: '' when ``out/<name>/results.json`` is written, else the
@@ -88,7 +151,7 @@ def _run_parallel(
     with ProcessPoolExecutor(
         workers, mp_context=get_context("spawn"), initializer=_limit_threads, initargs=(threads,)
     ) as pool:
-        futures = [pool.submit(runner, n, budget, out, device) for n in names]
+        futures = [pool.submit(runner, n, budget, out, device, data) for n in names]
         errors = [f.result() for f in futures]
     return [
         ReportEntry(n, out / n, error=e) if e else ReportEntry(n, out / n, read_result(out / n))
@@ -100,16 +163,16 @@ def _limit_threads(threads: int) -> None:
     choose_threads(threads)
 
 
-def _run_child(name: str, budget: Budget, out: Path, device: str) -> str:
+def _run_child(name: str, budget: Budget, out: Path, device: str, data: str) -> str:
     """Run one study in a worker; '' on success, else the user error's message."""
-    entry = _run_one(name, budget, out, device)
+    entry = _run_one(name, budget, out, device, data)
     return entry.error if entry.result is None else ""
 
 
-def _run_one(name: str, budget: Budget, out: Path, device: str) -> ReportEntry:
+def _run_one(name: str, budget: Budget, out: Path, device: str, data: str) -> ReportEntry:
     folder = out / name
     try:
-        return ReportEntry(name, folder, run_study(name, budget, folder, device))
+        return ReportEntry(name, folder, run_study(name, budget, folder, device, data))
     except GenlabError as err:
         say(name, f"failed: {err}")
         return ReportEntry(name, folder, error=str(err))

@@ -17,7 +17,7 @@ from typing import Any
 
 from genlab.studies.base import StudyResult, Table
 
-__all__ = ["ReportEntry", "format_cell", "render_report"]
+__all__ = ["DatasetPage", "ReportEntry", "format_cell", "render_index", "render_report"]
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
@@ -48,6 +48,17 @@ class ReportEntry:
     folder: Path
     result: StudyResult | None = None
     error: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetPage:
+    """One dataset's page in the index: its dataset, relative link, meta line and the
+    verdict of each study on it (``failed`` when it did not run through)."""
+
+    data: str
+    href: str
+    meta: str
+    verdicts: dict[str, str]
 
 
 def format_cell(value: Any) -> str:
@@ -154,9 +165,34 @@ def render_report(entries: list[ReportEntry], *, title: str, meta: str) -> str:
     """The whole page: a header (``title``, ``meta`` line), contents, one section per entry."""
     body = "\n".join(_section(e) for e in entries)
     return (
+        f'{_head(title)}<h1>{_e(title)}</h1><p class="meta">{_e(meta)}</p>'
+        f"{_contents(entries)}\n{body}\n</body></html>\n"
+    )
+
+
+def _head(title: str) -> str:
+    return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{CSS}</style></head>\n<body>"
-        f'<h1>{_e(title)}</h1><p class="meta">{_e(meta)}</p>'
-        f"{_contents(entries)}\n{body}\n</body></html>\n"
+    )
+
+
+def render_index(pages: list[DatasetPage], *, title: str) -> str:
+    """The index page: one line per dataset page (a relative link, its meta line and each
+    study's verdict). Unlike the dataset pages it links to other files."""
+    items = []
+    for page in pages:
+        badges = "".join(
+            f"<li>{_e(name)} {_verdict_badge(verdict)}</li>"
+            for name, verdict in page.verdicts.items()
+        )
+        items.append(
+            f'<section><h2><a href="{html.escape(page.href, quote=True)}">{_e(page.data)}</a>'
+            f'</h2><p class="meta">{_e(page.meta)}</p><ul>{badges}</ul></section>'
+        )
+    body = "\n".join(items) or '<p class="meta">no dataset page yet (run genlab report)</p>'
+    count = f"{len(pages)} dataset page{'s' if len(pages) != 1 else ''}"
+    return (
+        f'{_head(title)}<h1>{_e(title)}</h1><p class="meta">{count}</p>\n{body}\n</body></html>\n'
     )

@@ -3,9 +3,11 @@
 A :class:`Study` answers one question of the theory with an experiment: it states the
 claim it tests, measures the evidence (numbers, tables, figures) and gives a verdict,
 ``holds``, ``does not hold`` or ``inconclusive at this budget``, reporting what it
-measured even when that goes against the claim. ``run(budget, out, device)`` writes
-figures (PNG) into ``out`` and returns a :class:`StudyResult`; :func:`run_study` adds
-the protocol and writes ``out/results.json``.
+measured even when that goes against the claim. ``run(budget, out, device, data)`` trains
+on the dataset ``data`` (``digits`` by default), writes figures (PNG) into ``out`` and
+returns a :class:`StudyResult`; :func:`run_study` checks the dataset against the study's
+:class:`~genlab.studies.datasets.DataNeeds`, adds the protocol and writes
+``out/results.json``.
 
 Studies train with the one trainer (:func:`train_quietly` -> ``genlab.runs.train_run``)
 into run folders under ``out/runs/``.
@@ -28,11 +30,12 @@ import matplotlib.pyplot as plt
 import torch
 
 from genlab.atomic import write_atomic
-from genlab.data import Dataset
+from genlab.data import Dataset, load_dataset
 from genlab.errors import GenlabError
 from genlab.registry import STUDIES, resolve, unknown_name
 from genlab.runs import make_config, train_run
 from genlab.studies.checks import Evidence
+from genlab.studies.datasets import DEFAULT_DATA, DataNeeds, check_data
 from genlab.train.distributed import resolve_device
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "StudyResult",
     "Table",
     "Verdict",
+    "check_study_data",
     "describe_data",
     "get_study",
     "pyplot",
@@ -146,14 +150,16 @@ def read_result(out: Path) -> StudyResult:
 class Study:
     """A question, the claim that answers it, and the experiment that tests the claim.
 
-    ``run(budget, out, device)``: ``quick`` finishes in minutes on two CPU cores,
-    ``full`` is meant for a GPU; ``device`` is ``auto``, ``cpu`` or ``cuda[:N]``.
+    ``run(budget, out, device, data)``: ``quick`` finishes in minutes on two CPU cores,
+    ``full`` is meant for a GPU; ``device`` is ``auto``, ``cpu`` or ``cuda[:N]``;
+    ``data`` the dataset's name, one that has what ``needs`` asks.
     """
 
     name: str
     question: str
     claim: str
-    run: Callable[[Budget, Path, str], StudyResult]
+    run: Callable[[Budget, Path, str, str], StudyResult]
+    needs: DataNeeds = DataNeeds()
 
 
 def study_names() -> list[str]:
@@ -170,21 +176,26 @@ def get_study(name: str) -> Study:
     return study
 
 
-def run_study(name: str, budget: Budget, out: str | Path, device: str = "auto") -> StudyResult:
-    """Run study ``name`` into ``out`` (created), add the protocol, write results.json."""
+def run_study(
+    name: str, budget: Budget, out: str | Path, device: str = "auto", data: str = DEFAULT_DATA
+) -> StudyResult:
+    """Run study ``name`` on dataset ``data`` into ``out`` (created), add the protocol,
+    write results.json. The dataset is loaded and checked before ``out`` is created."""
     if budget not in get_args(Budget):
         raise GenlabError(f"unknown budget {budget!r}; use quick or full")
     study = get_study(name)
+    check_study_data(study, data)
     resolved = str(resolve_device(device))
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise GenlabError(f"--out {out} is a file; give a folder for the study")
     out.mkdir(parents=True, exist_ok=True)
-    say(name, f"{budget} budget on {resolved}, writing to {out}")
+    say(name, f"{budget} budget on {data}, {resolved}, writing to {out}")
     start = time.perf_counter()
-    result = study.run(budget, out, resolved)
+    result = study.run(budget, out, resolved, data)
     wall = time.perf_counter() - start
     result.protocol = {
+        "dataset": data,
         "budget": budget,
         "device": resolved,
         **result.protocol,
@@ -196,6 +207,14 @@ def run_study(name: str, budget: Budget, out: str | Path, device: str = "auto") 
     path = result.write(out)
     say(name, f"verdict: {result.verdict} ({wall:.0f} s); {path}")
     return result
+
+
+def check_study_data(study: Study, data: str) -> Dataset:
+    """The dataset ``data``, loaded; one GenlabError if it is unknown, absent or lacks
+    what ``study`` needs."""
+    dataset = load_dataset(data)
+    check_data(study.name, study.needs, dataset)
+    return dataset
 
 
 def say(study: str, message: str) -> None:

@@ -158,6 +158,7 @@ def retrieval_table(
     configs: dict[str, dict[str, Any]],
     default: str,
     selected: str,
+    data: str,
 ) -> Table:
     keys = (
         "unseen_recall_at_1",
@@ -202,7 +203,7 @@ def retrieval_table(
         "only those, so 1 by construction). 'selected step': the step of the weights kept "
         "(lowest validation loss)."
     )
-    return Table("Retrieval on unseen and seen digit classes", columns, table, note)
+    return Table(f"Retrieval on unseen and seen classes of {data}", columns, table, note)
 
 
 def summary(

@@ -34,7 +34,7 @@ class ModeRun:
 
 
 def evidence_table(
-    ev: dict[str, float | None], results: dict[str, ModeRun], pixelwise: float
+    ev: dict[str, float | None], results: dict[str, ModeRun], pixelwise: float, data: str
 ) -> Table:
     rows: list[list[str | float | int | None]] = []
     for mode, r in results.items():
@@ -64,7 +64,7 @@ def evidence_table(
         "test bpd (validation-selected)",
     ]
     note = (
-        "Bits/dim of digits (lower is better). Any proper bound is >= 0; the 'none' numbers "
+        f"Bits/dim of {data} (lower is better). Any proper bound is >= 0; the 'none' numbers "
         "are not bounds and may go below 0. 'Scored with the uniform bound': the 'none' "
         "model's density, validation-selected, evaluated as a uniform-dequantization bound."
     )
@@ -104,7 +104,7 @@ def summary(ev: dict[str, float | None], results: dict[str, ModeRun]) -> str:
     return first + second
 
 
-def curves_figure(results: dict[str, ModeRun], pixelwise: float, out: Path) -> Figure:
+def curves_figure(results: dict[str, ModeRun], pixelwise: float, out: Path, data: str) -> Figure:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, modes in zip(axes, [list(results), ["uniform", "variational"]], strict=True):
@@ -142,7 +142,7 @@ def curves_figure(results: dict[str, ModeRun], pixelwise: float, out: Path) -> F
     _zoom(axes[1], results, pixelwise)
     fig.tight_layout()
     caption = (
-        "Bits/dim of digits while training the same flow with no, uniform and variational "
+        f"Bits/dim of {data} while training the same flow with no, uniform and variational "
         "dequantization: train (solid, means over 25 steps), validation (dashed), test at the "
         "last EMA weights (dot) and at the validation-selected weights (star). Right: the two "
         "proper bounds on a finer scale."

@@ -118,7 +118,7 @@ def _gray(grid: np.ndarray) -> np.ndarray:
     return grid[..., 0] if grid.ndim == 3 else grid
 
 
-def quality_table(rows: Rows, floor: dict[str, float]) -> Table:
+def quality_table(rows: Rows, floor: dict[str, float], data: str) -> Table:
     table: list[list[str | float | int | None]] = []
     for (name, k), r in sorted(rows.items(), key=lambda item: (item[0][0] != "oneshot", item[0])):
         table.append(
@@ -147,7 +147,10 @@ def quality_table(rows: Rows, floor: dict[str, float]) -> Table:
         "sharpness",
         "ms / image",
     ]
-    note = "Against the test split, in the digits classifier's features; same number of samples."
+    note = (
+        f"Against the test split, in the features of the {data} classifier (trained on the "
+        f"{data} train split); same number of samples."
+    )
     return Table("Sample quality against the number of network evaluations", columns, table, note)
 
 

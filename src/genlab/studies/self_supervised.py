@@ -1,12 +1,12 @@
 """Study ``self_supervised``: do labels go further on a self-supervised encoder?
 
 Three encoders with the same backbone (:class:`genlab.ssl.Encoder`) are pretrained on the
-digits TRAIN split without its labels: SimCLR (two augmented views, NT-Xent; Chen et al.
-2020), rotation prediction (Gidaris et al. 2018) and masked-pixel reconstruction (a small
-MAE, He et al. 2022). Then, for each label fraction (1%, 10%, 100%: one class-balanced
-subset of TRAIN per fraction, ``label_subset(train.y, f, seed=0)``, the same one that
-``data.label_fraction=f data.seed=0`` trains on), every model is scored on the whole TEST
-split:
+TRAIN split of the study's dataset (digits by default) without its labels: SimCLR (two
+augmented views, NT-Xent; Chen et al. 2020), rotation prediction (Gidaris et al. 2018) and
+masked-pixel reconstruction (a small MAE, He et al. 2022). Then, for each label fraction
+(1%, 10%, 100%: one class-balanced subset of TRAIN per fraction, ``label_subset(train.y,
+f, seed=0)``, the same one that ``data.label_fraction=f data.seed=0`` trains on), every
+model is scored on the whole TEST split:
 
 - linear probe: multinomial logistic regression on the frozen embeddings of the labelled
   subset (C chosen by 3-fold cross-validation of that subset, never on test), for each
@@ -17,9 +17,9 @@ split:
 - from scratch: the same classifier, same labels, same steps, random initial weights.
 
 At the claim's share (10%) the comparison is repeated on ``subsets`` label subsets
-(seeds 0, 1, ...): which 143 images carry labels moves a single accuracy by about 2
-points (the full budget's SimCLR probe: 96.1%, 98.1%, 94.7% on seeds 0-2), more than the
-gaps the claim is about, so the checks compare the means over subsets.
+(seeds 0, 1, ...): on digits, which 143 images carry labels moves a single accuracy by
+about 2 points (full budget, SimCLR probe: 96.1%, 98.1%, 94.7% on seeds 0-2), more than
+the gaps the claim is about, so the checks compare the means over subsets.
 
 "Best pretrained encoder" (the one the claim is checked on and, at the quick budget, the
 only one fine-tuned) is chosen by cross-validated probe accuracy on the 10% labelled
@@ -51,10 +51,12 @@ from genlab.studies.base import (
     verdict_of,
 )
 from genlab.studies.checks import Evidence, less
+from genlab.studies.datasets import DEFAULT_DATA, GENERIC, DataNeeds, settings_for
 from genlab.studies.self_supervised_report import (
     accuracy_table,
     curve_figure,
     pct,
+    simclr_views,
     summary,
     views_figure,
 )
@@ -76,14 +78,13 @@ QUESTION = (
     "training the same encoder from scratch on them?"
 )
 CLAIM = (
-    "On digits, with 10% of the training labels, a linear probe of the best self-supervised "
+    "On {data}, with 10% of the training labels, a linear probe of the best self-supervised "
     "encoder (SimCLR, rotation or masked reconstruction, chosen by cross-validation on those "
     "labels) is more accurate on the test split than the same encoder trained from scratch "
     "on those labels, and than logistic regression on raw pixels with those labels."
 )
 METHODS = ("simclr", "rotation", "masked")  # pretraining families, in table order
 CLAIM_FRACTION = 0.1
-DATA = "digits"
 SEED = 0  # of the label subsets (data.seed)
 
 
@@ -107,29 +108,45 @@ class SSLSettings:
     subsets: int = 3  # label subsets (seeds 0..subsets-1) at the claim's share
 
 
-SETTINGS: dict[str, SSLSettings] = {
-    "quick": SSLSettings(
-        pretrain_steps=500,
-        finetune_steps=250,
-        finetune="best",
-        pretrain={
-            # a short run contrasts better at a softer temperature (train CV of the probe
-            # at 10% labels: 0.98 at 0.5 against 0.94 at the family's 0.2, set for long runs)
-            "simclr": {"train.batch_size": 128, "model.temperature": 0.5},  # 256 views
-            "rotation": {"train.batch_size": 32},  # 128 rotated images
-            "masked": {"train.batch_size": 128},
-        },
-    ),
+# Settings by dataset, then budget. The 28x28 entries are placeholders, to be tuned (a
+# quick report on 2 CPU cores in about 60 minutes); GENERIC serves any other image data.
+PLACEHOLDER = {  # to be tuned
+    "quick": SSLSettings(pretrain_steps=200, finetune_steps=100, finetune="best", subsets=2),
     "full": SSLSettings(pretrain_steps=3000, finetune_steps=1000),
+}
+SETTINGS: dict[str, dict[str, SSLSettings]] = {
+    "digits": {
+        "quick": SSLSettings(
+            pretrain_steps=500,
+            finetune_steps=250,
+            finetune="best",
+            pretrain={
+                # a short run contrasts better at a softer temperature (train CV of the probe
+                # at 10% labels: 0.98 at 0.5 against 0.94 at the family's 0.2, for long runs)
+                "simclr": {"train.batch_size": 128, "model.temperature": 0.5},  # 256 views
+                "rotation": {"train.batch_size": 32},  # 128 rotated images
+                "masked": {"train.batch_size": 128},
+            },
+        ),
+        "full": SSLSettings(pretrain_steps=3000, finetune_steps=1000),
+    },
+    "fashion-mnist": PLACEHOLDER,
+    GENERIC: PLACEHOLDER,
 }
 
 
-def run(budget: Budget, out: Path, device: str, settings: SSLSettings | None = None) -> StudyResult:
-    """Run the study at ``budget`` (or with explicit ``settings``) into ``out``."""
-    s = settings or SETTINGS[budget]
+def run(
+    budget: Budget,
+    out: Path,
+    device: str,
+    data: str = DEFAULT_DATA,
+    settings: SSLSettings | None = None,
+) -> StudyResult:
+    """Run the study on ``data`` at ``budget`` (or with explicit ``settings``) into ``out``."""
+    s = settings or settings_for(SETTINGS, data, budget)
     assert CLAIM_FRACTION in s.fractions, (CLAIM_FRACTION, s.fractions)
-    dataset = load_dataset(DATA)
-    runs, pretrain_s = _pretrain_all(s, out, device)
+    dataset = load_dataset(data)
+    runs, pretrain_s = _pretrain_all(s, data, out, device)
     acc, cv, features = _probe_all(s, dataset, runs, device)
     best = max(METHODS, key=lambda m: cv[m][CLAIM_FRACTION] or 0.0)  # ties: METHODS order
     tuned = METHODS if s.finetune == "all" else (best,)
@@ -142,7 +159,7 @@ def run(budget: Budget, out: Path, device: str, settings: SSLSettings | None = N
     return StudyResult(
         study="self_supervised",
         question=QUESTION,
-        claim=CLAIM,
+        claim=CLAIM.format(data=data),
         verdict=verdict_of(checks(ev), budget=budget),
         summary=summary(ev, best, s.fractions, CLAIM_FRACTION),
         evidence=ev,
@@ -152,8 +169,8 @@ def run(budget: Budget, out: Path, device: str, settings: SSLSettings | None = N
             )
         ],
         figures=[
-            curve_figure(acc, s.fractions, out, counts),
-            views_figure(_views(runs["simclr"], _one_per_class(dataset.test), device), out),
+            curve_figure(acc, s.fractions, out, counts, data),
+            views_figure(simclr_views(runs["simclr"], dataset.test, device, SEED), out, data),
         ],
         protocol=_protocol(s, best, dataset),
     )
@@ -169,27 +186,27 @@ def checks(ev: Evidence) -> dict[str, bool | None]:
     }
 
 
-def _overrides(s: SSLSettings, steps: int) -> dict[str, Any]:
-    return {"data.name": DATA, "data.seed": SEED, "train.steps": steps, **s.encoder}
+def _overrides(s: SSLSettings, steps: int, data: str) -> dict[str, Any]:
+    return {"data.name": data, "data.seed": SEED, "train.steps": steps, **s.encoder}
 
 
 def _classifier_overrides(
-    s: SSLSettings, fraction: float, init: str, seed: int = SEED
+    s: SSLSettings, data: str, fraction: float, init: str, seed: int = SEED
 ) -> dict[str, Any]:
     """A fine-tuned (``init``: a pretrained run) or from-scratch (``init=""``) classifier
     on the class-balanced ``fraction`` of the train labels drawn with ``seed``."""
-    overrides = _overrides(s, s.finetune_steps) | dict(s.classifier)
+    overrides = _overrides(s, s.finetune_steps, data) | dict(s.classifier)
     return overrides | {"data.label_fraction": fraction, "data.seed": seed, "model.init": init}
 
 
 def _pretrain_all(
-    s: SSLSettings, out: Path, device: str
+    s: SSLSettings, data: str, out: Path, device: str
 ) -> tuple[dict[str, Path], dict[str, float]]:
     """Pretrain every method on unlabelled TRAIN; (run folders, seconds)."""
     runs, seconds = {}, {}
     for method in METHODS:
         say("self_supervised", f"pretraining {method} ({s.pretrain_steps} steps)")
-        overrides = _overrides(s, s.pretrain_steps) | dict(s.pretrain.get(method, {}))
+        overrides = _overrides(s, s.pretrain_steps, data) | dict(s.pretrain.get(method, {}))
         start = time.perf_counter()
         runs[method] = train_quietly(method, overrides, out / "runs" / method, device)
         seconds[method] = time.perf_counter() - start
@@ -250,7 +267,7 @@ def _classifiers_all(
     acc: Scores = {name: {} for name in starts}
     for f in s.fractions:
         for name, init in starts.items():
-            overrides = _classifier_overrides(s, f, init)
+            overrides = _classifier_overrides(s, dataset.name, f, init)
             path = train_quietly("classifier", overrides, out / "runs" / f"{name}_{pct(f)}", device)
             acc[name][f] = prediction_accuracy(_load(path, device), dataset.test.x, dataset.test.y)
         say("self_supervised", f"{pct(f)} labels: classifiers {_fmt(acc, f)}")
@@ -279,7 +296,8 @@ def _repeats(
             probe = linear_probe(tr[keep], train.y[keep], te, test.y)
             out_ev[f"{name}_accuracy_{key}_seed{seed}"] = probe.accuracy
         run = out / "runs" / f"scratch_{key}_seed{seed}"
-        path = train_quietly("classifier", _classifier_overrides(s, f, "", seed), run, device)
+        overrides = _classifier_overrides(s, dataset.name, f, "", seed)
+        path = train_quietly("classifier", overrides, run, device)
         accuracy = prediction_accuracy(_load(path, device), test.x, test.y)
         out_ev[f"scratch_accuracy_{key}_seed{seed}"] = accuracy
         scores = ", ".join(f"{n} {out_ev[f'{n}_accuracy_{key}_seed{seed}']:.3f}" for n in rows)
@@ -308,21 +326,6 @@ def prediction_accuracy(
             predicted = model.predict(x[start : start + batch_size].to(device)).cpu()
             correct += int((predicted == y[start : start + batch_size].cpu()).sum())
     return correct / len(x)
-
-
-def _views(simclr_run: Path, x: torch.Tensor, device: str) -> torch.Tensor:
-    """(3, N, C, H, W) in [-1, 1]: images, then two SimCLR views of each (seeded)."""
-    model = _load(simclr_run, device)
-    g = torch.Generator(torch.device(device)).manual_seed(SEED)
-    with torch.inference_mode():
-        first, second = model.views(x.to(device), g)
-        return torch.stack([model.encoder.centered(x.to(device)), first, second]).cpu()
-
-
-def _one_per_class(split: Any) -> torch.Tensor:
-    """The first image of each class of ``split``, in class order (K, C, H, W)."""
-    first = [int((split.y == c).nonzero()[0]) for c in split.y.unique().tolist()]
-    return split.x[first]
 
 
 def _label_counts(s: SSLSettings, dataset: Any) -> dict[float, int]:
@@ -386,4 +389,10 @@ def _protocol(s: SSLSettings, best: str, dataset: Dataset) -> dict[str, Any]:
     }
 
 
-STUDY = Study("self_supervised", QUESTION, CLAIM, run)
+STUDY = Study(
+    "self_supervised",
+    QUESTION,
+    CLAIM.format(data="the study's dataset"),
+    run,
+    DataNeeds(classes=2, why="probes and classifiers are scored on its labels"),
+)

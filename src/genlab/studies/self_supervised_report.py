@@ -12,9 +12,19 @@ from pathlib import Path
 
 import torch
 
+from genlab.data import Split
+from genlab.runs import load_run
 from genlab.studies.base import Figure, Table, pyplot, save_figure
 
-__all__ = ["LABELS", "accuracy_table", "curve_figure", "pct", "summary", "views_figure"]
+__all__ = [
+    "LABELS",
+    "accuracy_table",
+    "curve_figure",
+    "pct",
+    "simclr_views",
+    "summary",
+    "views_figure",
+]
 
 LABELS = {
     "simclr": "SimCLR, linear probe",
@@ -59,7 +69,11 @@ def _tick(f: float, counts: Mapping[float, int] | None) -> str:
 
 
 def curve_figure(
-    acc: Scores, fractions: Sequence[float], out: Path, counts: Mapping[float, int] | None = None
+    acc: Scores,
+    fractions: Sequence[float],
+    out: Path,
+    counts: Mapping[float, int] | None = None,
+    data: str = "digits",
 ) -> Figure:
     """Test accuracy against the share of train labels (log scale), one line per row."""
     plt = pyplot()
@@ -78,7 +92,7 @@ def curve_figure(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     caption = (
-        "Label efficiency on digits: test accuracy against the share of training labels "
+        f"Label efficiency on {data}: test accuracy against the share of training labels "
         "(the same class-balanced subsets for every line). Solid: linear probes of frozen "
         "self-supervised encoders; dashed: the same encoders fine-tuned; black: the same "
         "encoder trained from scratch on the labels; dotted: logistic regression on raw "
@@ -87,8 +101,21 @@ def curve_figure(
     return save_figure(fig, out, "label_efficiency.png", caption)
 
 
-def views_figure(views: torch.Tensor, out: Path) -> Figure:
-    """``views`` (3, N, 1, H, W) in [-1, 1]: test images, then two SimCLR views of each."""
+def simclr_views(simclr_run: Path, split: Split, device: str, seed: int) -> torch.Tensor:
+    """(3, K, C, H, W) in [-1, 1]: the first test image of each of the K classes of
+    ``split``, then two views of each drawn by the trained SimCLR model (seeded)."""
+    assert split.y is not None
+    x = split.x[[int((split.y == c).nonzero()[0]) for c in split.y.unique().tolist()]]
+    model = load_run(simclr_run, device=device).model
+    g = torch.Generator(torch.device(device)).manual_seed(seed)
+    with torch.inference_mode():
+        first, second = model.views(x.to(device), g)
+        return torch.stack([model.encoder.centered(x.to(device)), first, second]).cpu()
+
+
+def views_figure(views: torch.Tensor, out: Path, data: str = "digits") -> Figure:
+    """``views`` (3, N, C, H, W) in [-1, 1]: test images of ``data``, then two SimCLR views
+    of each; C is 1 (gray) or 3 (RGB)."""
     plt = pyplot()
     rows, n = views.shape[:2]
     fig, axes = plt.subplots(rows, n, figsize=(1.0 * n, 1.1 * rows), squeeze=False)
@@ -96,15 +123,16 @@ def views_figure(views: torch.Tensor, out: Path) -> Figure:
     for r in range(rows):
         for c in range(n):
             ax = axes[r][c]
-            ax.imshow(views[r, c, 0].float().numpy(), cmap="gray", vmin=-1, vmax=1)
+            image = (views[r, c].float().permute(1, 2, 0) + 1) / 2  # (H, W, C) in [0, 1]
+            ax.imshow(image.clamp(0, 1).squeeze(2).numpy(), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r][0].set_ylabel(titles[r], fontsize=8)
     caption = (
-        "What SimCLR learns to ignore: test digits (top) and two augmented views of each "
-        "(crop, small rotation and shift, noise, cutout), drawn by the trained SimCLR model. "
+        f"What SimCLR learns to ignore: test images of {data} (top) and two augmented views of "
+        "each (crop, small rotation and shift, noise, cutout), drawn by the trained SimCLR model. "
         "NT-Xent makes the two views of an image the nearest pair among the batch, so the "
-        "representation keeps what survives these changes: the digit's identity."
+        "representation keeps what survives these changes: the image's class."
     )
     return save_figure(fig, out, "simclr_views.png", caption)
 

@@ -21,15 +21,16 @@ LABELS = {
 }
 FAMILY_OF = {"vae_mean": "vae", "vae_sample": "vae", "flow": "flow"}
 COLORS = {"vae": "tab:orange", "flow": "tab:purple", "diffusion": "tab:green"}
-LEVELS = 17  # digits
 
 
-def grids_figure(grids: dict[str, torch.Tensor], out: Path) -> Figure:
+def grids_figure(grids: dict[str, torch.Tensor], levels: int, out: Path) -> Figure:
+    """Sixteen images per row of ``grids`` ((16, C, H, W) in 0..levels-1), side by side."""
     plt = pyplot()
     names = [n for n in LABELS if n in grids]
     fig, axes = plt.subplots(1, len(names), figsize=(2.1 * len(names), 2.6))
     for ax, name in zip(axes, names, strict=True):
-        ax.imshow(image_grid(grids[name], LEVELS, nrow=4)[..., 0], cmap="gray")
+        grid = image_grid(grids[name], levels, nrow=4)  # (H', W', C)
+        ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray")
         ax.set_title(LABELS[name], fontsize=8)
         ax.axis("off")
     caption = (
@@ -87,6 +88,7 @@ def quality_table(
     floor: dict[str, float],
     bpd: dict[str, float],
     train_s: dict[str, float],
+    data: str,
 ) -> Table:
     table: list[list[str | float | int | None]] = []
     for name in LABELS:
@@ -120,7 +122,7 @@ def quality_table(
         "train s",
     ]
     note = (
-        "Samples against the test split in the digits classifier's features. Bits/dim: the "
+        f"Samples against the test split in the {data} classifier's features. Bits/dim: the "
         "VAE's importance-sampled bound, the diffusion model's variational bound, the flow's "
         "exact likelihood (uniform dequantization bound), all in bits of the discrete data."
     )
