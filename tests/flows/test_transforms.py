@@ -5,7 +5,6 @@ gradients to every parameter, and state_dict round trip."""
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Callable
 from dataclasses import dataclass
 

@@ -46,3 +46,22 @@ def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
 def test_registered():
     s = get_study("reverse_steps")
     assert s.name == "reverse_steps" and "one step" in s.claim
+
+
+def test_the_verdict_is_the_seeds_claim_and_the_solver_gap_is_reported_beside_it():
+    """One-shot far worse and more steps better decide the verdict; DPM-Solver++ far
+    from 1000 ancestral steps does not, but its ratio is evidence and in the summary."""
+    fds = {("oneshot", 1): 40.0, ("dpmpp", 20): 4.0, ("ddpm", 1000): 2.0, ("ddpm", 10): 9.0}
+    fds |= {("ddim", 50): 3.0, ("ddim", 5): 8.0}
+    rows = {key: {"fd": v, "kid": 0.0, "precision": 0.5, "recall": 0.5} for key, v in fds.items()}
+    for r in rows.values():
+        r |= {"sharpness": 1.0, "seconds_per_image": 0.1}
+    floor = {"fd": 1.5, "kid": 0.0, "precision": 0.9, "recall": 0.9}
+    ev = study._evidence(rows, floor)
+    assert set(study.checks(ev)) == {"oneshot_far_worse", "more_steps_help"}
+    assert all(study.checks(ev).values())
+    assert ev["dpmpp_20_over_ddpm_1000"] == pytest.approx(2.0)
+    text = study.summary(ev, floor)
+    assert "2.00x the FD of 1000 ancestral steps, outside the 25% target" in text
+    ev["ddim_50_fd"] = 9.0  # more steps made DDIM worse: the claim's check fails
+    assert study.checks(ev)["more_steps_help"] is False

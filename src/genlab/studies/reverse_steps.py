@@ -38,7 +38,7 @@ from genlab.studies.base import (
     train_quietly,
     verdict_of,
 )
-from genlab.studies.checks import Evidence, all_of, at_least, at_most, less
+from genlab.studies.checks import Evidence, all_of, at_least, less
 from genlab.studies.datasets import DEFAULT_DATA, GENERIC, DataNeeds, settings_for
 from genlab.studies.reverse_steps_report import (
     chain_figure,
@@ -56,12 +56,12 @@ QUESTION = "Why does reverse diffusion need its intermediate steps?"
 CLAIM = (
     "One network call cannot replace the reverse chain: predicting x_0 from pure noise in "
     "one step gives the posterior mean, a blur far from the data (FD several times that of "
-    "a 20-step chain). Sample quality improves with the number of reverse steps, and a "
-    "higher-order solver (DPM-Solver++) gets at 10-20 network evaluations close to what "
-    "ancestral sampling reaches with 1000."
+    "a 20-step chain), and sample quality grows with the number of reverse steps taken."
 )
 ONESHOT_FACTOR = 3.0  # one-shot FD at least this many times DPM-Solver++ at 20 steps
-SOLVER_FACTOR = 1.5  # DPM-Solver++ at 20 steps within this factor of DDPM at 1000
+# reported beside the verdict, not part of it: how close a fast solver comes to the
+# 1000-step ancestral chain (DPM-Solver++ at 20 steps within 25% of its FD)
+SOLVER_TARGET = 1.25
 # the (sampler, NFE) rows the checks read; recorded as None when the plan skips one
 CHECKED = (("oneshot", 1), ("dpmpp", 20), ("ddpm", 1000), ("ddpm", 10), ("ddim", 50), ("ddim", 5))
 
@@ -154,14 +154,13 @@ def run(
 
 
 def checks(ev: Evidence) -> dict[str, bool | None]:
-    """The claim's checks, read off the evidence; None where a number is missing."""
+    """The claim's checks, read off the evidence; None where a number is missing. (The
+    solver's distance to 1000 ancestral steps is evidence, ``dpmpp_20_over_ddpm_1000``,
+    not a check: a fast solver is not what the claim is about.)"""
     return {
         "oneshot_far_worse": at_least(ev, "oneshot_1_fd", "dpmpp_20_fd", factor=ONESHOT_FACTOR),
         "more_steps_help": all_of(
             [less(ev, "ddpm_1000_fd", "ddpm_10_fd"), less(ev, "ddim_50_fd", "ddim_5_fd")]
-        ),
-        "solver_close_to_ddpm_1000": at_most(
-            ev, "dpmpp_20_fd", "ddpm_1000_fd", factor=SOLVER_FACTOR
         ),
     }
 
@@ -251,6 +250,9 @@ def _evidence(rows: dict[tuple[str, int], dict[str, float]], floor: dict[str, fl
         ev[f"{name}_{k}_fd_over_floor"] = r["fd"] / floor["fd"]
     for name, k in CHECKED:  # not in the plan (a short grid, a small T): not measured
         ev.setdefault(f"{name}_{k}_fd", None)
+    solver, chain = ev["dpmpp_20_fd"], ev["ddpm_1000_fd"]
+    ev["dpmpp_20_over_ddpm_1000"] = None if solver is None or chain is None else solver / chain
+    ev["solver_target"] = SOLVER_TARGET
     return ev
 
 
