@@ -60,3 +60,14 @@ def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
 def test_registered():
     s = get_study("vae_vs_diffusion")
     assert s.name == "vae_vs_diffusion" and "blurrier" in s.claim
+
+
+def test_protocol_names_the_models_the_dataset_resolves():
+    """28x28 images get glow and a 16-channel U-Net by the family defaults; 8x8 digits
+    realnvp and 24 channels: the protocol reads them off the configs."""
+    from genlab.studies import vae_vs_diffusion as study
+
+    digits = study._models(study.SETTINGS["digits"]["quick"], "digits")
+    fashion = study._models(study.SETTINGS["fashion-mnist"]["quick"], "fashion-mnist")
+    assert "flow (realnvp," in digits and "U-Net 24 channels" in digits
+    assert "flow (glow," in fashion and "U-Net 16 channels" in fashion

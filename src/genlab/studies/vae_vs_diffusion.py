@@ -123,8 +123,7 @@ def run(
     ]
     protocol = {
         "data": f"{describe_data(dataset)}; {_held_out(s, data)}",
-        "models": "family defaults: vae (MLP, discretized logistic), flow (realnvp, uniform "
-        "dequantization), diffusion (U-Net, cosine, v prediction, EMA)",
+        "models": _models(s, data),
         "train_steps_each": s.train_steps,
         "batch_size": 128,
         "samples_per_row": s.n_samples,
@@ -161,6 +160,18 @@ def checks(ev: Evidence) -> dict[str, bool | None]:
 def _overrides(s: CompareSettings, family: str, data: str) -> dict[str, Any]:
     overrides = {"data.name": data, "train.steps": s.train_steps, "train.batch_size": 128}
     return overrides | {key: value for fam, key, value in s.overrides if fam == family}
+
+
+def _models(s: CompareSettings, data: str) -> str:
+    """The three models as the family defaults resolve them on ``data`` (a 28x28 image
+    gets another flow than 8x8 digits), from their configs."""
+    vae, flow, diff = (make_config(f, overrides=_overrides(s, f, data)).model for f in FAMILIES)
+    return (
+        f"family defaults on {data}: vae ({vae.network.upper()}, {vae.likelihood}, latent "
+        f"{vae.latent}), flow ({flow.preset}, {flow.dequantization} dequantization), "
+        f"diffusion (U-Net {diff.channels} channels, {diff.schedule} schedule, "
+        f"{diff.prediction} prediction, EMA)"
+    )
 
 
 def _held_out(s: CompareSettings, data: str) -> str:
