@@ -62,7 +62,7 @@ def test_registered():
     assert s.name == "vae_vs_diffusion" and "blurrier" in s.claim
 
 
-def test_protocol_names_the_models_the_dataset_resolves():
+def test_protocol_names_the_models_the_dataset_resolves(tiny_fashion):
     """28x28 images get glow and a 16-channel U-Net by the family defaults; 8x8 digits
     realnvp and 24 channels: the protocol reads them off the configs."""
     from genlab.studies import vae_vs_diffusion as study
