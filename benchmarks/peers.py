@@ -332,9 +332,10 @@ def normflows_glow(
 
     hidden = match_width(build, target, low=8)
     model = build(hidden)
+    norm = "GroupNorm, " if cfg.norm == "group" else ""
     note = (
         f"normflows coupling nets: {convs} 3x3 convs at width {hidden} (genlab: "
-        f"{cfg.channels}, GroupNorm, residual); both read C/2 channels and write C"
+        f"{cfg.channels}, {norm}residual); both read C/2 channels and write C"
     )
     return _flow_side(
         f"normflows Glow ({cfg.scales} levels x {cfg.steps} steps, width {hidden})",
@@ -382,10 +383,15 @@ def normflows_realnvp(
     hidden = match_width(build, target, low=8)
     odd.clear()
     model = build(hidden)
+    where = (
+        "as genlab's model.checker=gather does"
+        if cfg.checker == "gather"
+        else "where genlab's run on the masked full map (fewer FLOPs)"
+    )
     note = (
         f"normflows coupling nets: {convs} 3x3 convs at width {hidden} (genlab: "
         f"{cfg.channels}); its checkerboard split gathers half the pixels, so those nets "
-        "run on half-width maps where genlab's run on the masked full map (fewer FLOPs)"
+        f"run on half-width maps, {where}"
     )
     if odd:
         note += (
