@@ -15,7 +15,7 @@ LABELS = {
     "data": "test images",
     "vae_mean": "VAE, decoder mean",
     "vae_sample": "VAE, decoder sample",
-    "flow": "flow (RealNVP)",
+    "flow": "flow (family default: protocol)",
     "diffusion_20": "diffusion, DPM-Solver++ 20",
     "diffusion_1000": "diffusion, DDPM all T (1000)",
 }
