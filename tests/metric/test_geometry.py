@@ -42,3 +42,18 @@ def test_triplet_mask_and_a_distance_object():
     e = torch.randn(5, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     by_name, by_object = pair_distances(e, y, "cosine"), pair_distances(e, y, Cosine())
     assert all(torch.equal(by_name[k], by_object[k]) for k in by_name)
+
+
+def test_margin_share_counts_ties_and_chunks_like_the_full_cube():
+    """The sorted count equals the (N, N, N) comparison, ties included (integer
+    distances), whatever the chunk of anchors."""
+    g = torch.Generator().manual_seed(2)
+    y = torch.randint(0, 4, (40,), generator=g)
+    d = torch.randint(0, 6, (40, 40), generator=g).double()
+    d = (d + d.T).fill_diagonal_(0.0)
+    valid = triplet_mask(y)
+    for margin in (0.0, 1.0, 2.5):
+        ok = d[:, None, :] >= d[:, :, None] + margin
+        share = float((ok & valid).sum()) / float(valid.sum())
+        for chunk in (1, 7, 512):
+            assert margin_satisfied(d, y, margin, chunk_size=chunk) == share

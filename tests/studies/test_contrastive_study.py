@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from genlab.metric import TripletConfig
 from genlab.studies import contrastive as study
 from genlab.studies import get_study, run_study
-from genlab.studies.contrastive_report import label_of
+from genlab.studies.contrastive_report import figure_sets, label_of
 
 TINY = study.ContrastiveSettings(
     train_steps=6,
@@ -100,3 +101,16 @@ def test_checks_read_off_the_evidence():
     assert study.checks(ev, "x")["separates_seen"] is False
     ev["x_unseen_map_at_r"] = None
     assert study.checks(ev, "x")["map_above_pixels"] is None
+
+
+def test_figures_show_a_seeded_subset_of_a_large_split():
+    """A split larger than FIGURE_IMAGES is cut to that many images (the same ones every
+    time, in their order); a smaller one is shown whole."""
+    x = torch.arange(1000.0)[:, None]
+    sets = {"big": (x, torch.arange(1000) % 5), "small": (x[:30], torch.zeros(30))}
+    shown = figure_sets(sets, n=100)
+    big_x, big_y = shown["big"]
+    assert len(big_x) == 100 and bool((big_x[1:, 0] > big_x[:-1, 0]).all())
+    assert torch.equal(big_y, sets["big"][1][big_x[:, 0].long()])
+    assert torch.equal(figure_sets(sets, n=100)["big"][0], big_x)
+    assert torch.equal(shown["small"][0], x[:30])

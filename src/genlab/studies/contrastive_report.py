@@ -12,7 +12,9 @@ from sklearn.manifold import TSNE
 from genlab.studies.base import Figure, Table, pyplot, save_figure
 
 __all__ = [
+    "FIGURE_IMAGES",
     "distances_figure",
+    "figure_sets",
     "label_of",
     "retrieval_figure",
     "retrieval_table",
@@ -20,6 +22,13 @@ __all__ = [
     "tsne_figure",
 ]
 
+# the figures' images per split: the triplet gaps take O(N^3) memory and t-SNE O(N^2)
+# time, so a larger test split (5,000 images of 5 classes at 28x28) is subsampled
+FIGURE_IMAGES = 400
+SUBSET_NOTE = (
+    f"At most {FIGURE_IMAGES} test images per split (a random subset, seed 0, where there "
+    "are more); the table's numbers use all of them."
+)
 COLLAPSED = 0.01  # mean distance below this share of the untrained network's
 REFERENCES = {"pixels": "raw pixels (Euclidean)", "untrained": "untrained network (same seed)"}
 
@@ -40,6 +49,20 @@ def label_of(name: str, over: dict[str, Any] | None = None) -> str:
         miner = str(over["model.miner"]).replace("_", "-")
         return f"triplet, {miner} miner, margin {over['model.margin']:g}"
     return "triplet, family defaults"
+
+
+def figure_sets(
+    sets: dict[str, tuple[torch.Tensor, torch.Tensor]], n: int = FIGURE_IMAGES
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Each (images, labels) set as is when it has at most ``n`` images, else ``n`` of
+    them drawn at random (seed 0, in their original order): what the figures show."""
+    out = {}
+    for name, (x, y) in sets.items():
+        keep = torch.arange(len(y))
+        if len(y) > n:
+            keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:n].sort()[0]
+        out[name] = (x[keep], y[keep])
+    return out
 
 
 def _labels(names: list[str], configs: dict[str, dict[str, Any]]) -> list[str]:
@@ -85,7 +108,8 @@ def distances_figure(
         "every test triplet; right of the dashed line the hinge is zero (the margin is "
         "met), the shaded side is what the loss still pushes on. An embedding can rank "
         "well and meet the margin nowhere: the defaults' invariance term shrinks all "
-        "distances, and ranking reads only their order, which the anchor keeps."
+        "distances, and ranking reads only their order, which the anchor keeps. "
+        f"{SUBSET_NOTE}"
     )
     return save_figure(fig, out, "distances.png", caption)
 
@@ -108,7 +132,7 @@ def tsne_figure(embeddings: dict[str, torch.Tensor], labels: torch.Tensor, out: 
     caption = (
         "t-SNE maps (scikit-learn) of the test images of the unseen classes 5-9, coloured "
         "by class: raw pixels, the untrained network, the plain triplet loss (no anchor, "
-        "no invariance) and the family's defaults."
+        f"no invariance) and the family's defaults. {SUBSET_NOTE}"
     )
     return save_figure(fig, out, "tsne_unseen.png", caption)
 

@@ -29,10 +29,9 @@ subset of TRAIN: test labels never choose anything.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
@@ -51,7 +50,7 @@ from genlab.studies.base import (
     verdict_of,
 )
 from genlab.studies.checks import Evidence, less
-from genlab.studies.datasets import DEFAULT_DATA, GENERIC, DataNeeds, settings_for
+from genlab.studies.datasets import DEFAULT_DATA, DataNeeds, settings_for
 from genlab.studies.self_supervised_report import (
     accuracy_table,
     curve_figure,
@@ -60,6 +59,7 @@ from genlab.studies.self_supervised_report import (
     summary,
     views_figure,
 )
+from genlab.studies.self_supervised_settings import SETTINGS, SSLSettings
 
 __all__ = [
     "CLAIM_FRACTION",
@@ -86,53 +86,6 @@ CLAIM = (
 METHODS = ("simclr", "rotation", "masked")  # pretraining families, in table order
 CLAIM_FRACTION = 0.1
 SEED = 0  # of the label subsets (data.seed)
-
-
-@dataclass(frozen=True)
-class SSLSettings:
-    """Steps of pretraining and of every classifier run (fine-tuned or from scratch).
-
-    ``encoder`` are backbone keys shared by every run (``model.channels``...), so each
-    pretrained encoder fits the classifier; ``pretrain`` are extra keys per family
-    (``{"rotation": {"train.batch_size": 64}}``). ``finetune``: ``best`` fine-tunes only the
-    pretrained encoder with the best cross-validated probe at 10% labels, ``all`` each one.
-    """
-
-    pretrain_steps: int
-    finetune_steps: int
-    finetune: Literal["best", "all"] = "all"
-    fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
-    encoder: Mapping[str, Any] = field(default_factory=dict)
-    pretrain: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    classifier: Mapping[str, Any] = field(default_factory=dict)
-    subsets: int = 3  # label subsets (seeds 0..subsets-1) at the claim's share
-
-
-# Settings by dataset, then budget. The 28x28 entries are placeholders, to be tuned (a
-# quick report on 2 CPU cores in about 60 minutes); GENERIC serves any other image data.
-PLACEHOLDER = {  # to be tuned
-    "quick": SSLSettings(pretrain_steps=200, finetune_steps=100, finetune="best", subsets=2),
-    "full": SSLSettings(pretrain_steps=3000, finetune_steps=1000),
-}
-SETTINGS: dict[str, dict[str, SSLSettings]] = {
-    "digits": {
-        "quick": SSLSettings(
-            pretrain_steps=500,
-            finetune_steps=250,
-            finetune="best",
-            pretrain={
-                # a short run contrasts better at a softer temperature (train CV of the probe
-                # at 10% labels: 0.98 at 0.5 against 0.94 at the family's 0.2, for long runs)
-                "simclr": {"train.batch_size": 128, "model.temperature": 0.5},  # 256 views
-                "rotation": {"train.batch_size": 32},  # 128 rotated images
-                "masked": {"train.batch_size": 128},
-            },
-        ),
-        "full": SSLSettings(pretrain_steps=3000, finetune_steps=1000),
-    },
-    "fashion-mnist": PLACEHOLDER,
-    GENERIC: PLACEHOLDER,
-}
 
 
 def run(

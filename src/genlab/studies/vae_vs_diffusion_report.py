@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from matplotlib.ticker import NullFormatter
 
 from genlab.studies.base import Figure, Table, pyplot, save_figure
 from genlab.viz import image_grid
@@ -15,7 +16,7 @@ LABELS = {
     "data": "test images",
     "vae_mean": "VAE, decoder mean",
     "vae_sample": "VAE, decoder sample",
-    "flow": "flow (RealNVP)",
+    "flow": "flow (family default: protocol)",
     "diffusion_20": "diffusion, DPM-Solver++ 20",
     "diffusion_1000": "diffusion, DDPM all T (1000)",
 }
@@ -63,8 +64,9 @@ def scores_figure(ev: dict[str, float | None], out: Path) -> Figure:
             ax.legend(fontsize=7)
         if key == "sharpness":
             ax.axvline(1.0, color="gray", ls="--")
-        if log:
+        if log:  # decade labels only: minor ones overlap when the values span < 2 decades
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(title, fontsize=9)
     fams = [f for f in ("vae", "flow", "diffusion") if ev.get(f"{f}_test_bpd") is not None]
     axes[3].barh(range(len(fams)), [float(ev[f"{f}_test_bpd"] or 0) for f in fams])
