@@ -67,7 +67,10 @@ def test_protocol_names_the_models_the_dataset_resolves(tiny_fashion):
     realnvp and 24 channels: the protocol reads them off the configs."""
     from genlab.studies import vae_vs_diffusion as study
 
-    digits = study._models(study.SETTINGS["digits"]["quick"], "digits")
-    fashion = study._models(study.SETTINGS["fashion-mnist"]["quick"], "fashion-mnist")
+    resolved = {
+        d: study._models(study._configs(study.SETTINGS[d]["quick"], d), d)
+        for d in ("digits", "fashion-mnist")
+    }
+    digits, fashion = resolved["digits"], resolved["fashion-mnist"]
     assert "flow (realnvp," in digits and "U-Net 24 channels" in digits
     assert "flow (glow," in fashion and "U-Net 16 channels" in fashion

@@ -21,6 +21,9 @@ __all__ = [
 ]
 
 Rows = dict[tuple[str, int], dict[str, float]]
+# reported beside the verdict, not part of it: how close a fast solver comes to the
+# 1000-step ancestral chain (DPM-Solver++ at 20 steps within 25% of its FD)
+SOLVER_TARGET = 1.25
 LABELS = {
     "ddpm": "DDPM ancestral",
     "ddim": "DDIM (eta 0)",
@@ -185,13 +188,13 @@ def summary(ev: dict[str, float | None], floor: dict[str, float]) -> str:
         text += " Best of each: " + "; ".join(found) + "."
     ode = [b[1] for n, b in parts if n != "ddpm" and b is not None]
     anc = ev.get("ddpm_1000_fd")
-    ratio, target = ev.get("dpmpp_20_over_ddpm_1000"), ev.get("solver_target")
-    if ratio is not None and target is not None:
-        verdict = "within" if ratio <= target else "outside"
+    ratio = ev.get("dpmpp_20_over_ddpm_1000")
+    if ratio is not None:
+        verdict = "within" if ratio <= SOLVER_TARGET else "outside"
         text += (
             f" Apart from the claim, the fast solver: DPM-Solver++ at 20 calls scores "
             f"{ratio:.2f}x the FD of 1000 ancestral steps, {verdict} the "
-            f"{(target - 1) * 100:.0f}% target."
+            f"{(SOLVER_TARGET - 1) * 100:.0f}% target."
         )
     if ode and anc is not None and min(ode) > anc:
         text += (

@@ -123,9 +123,10 @@ def run(
         scores_figure(ev, out),
         *[_picture(p, out) for p in pictures if p.stem in ("reconstructions", "interpolations")],
     ]
+    configs = _configs(s, data)
     protocol = {
-        "data": f"{describe_data(dataset)}; {_held_out(s, data)}",
-        "models": _models(s, data),
+        "data": f"{describe_data(dataset)}; {_held_out(configs)}",
+        "models": _models(configs, data),
         "train_steps_each": s.train_steps,
         "batch_size": 128,
         "samples_per_row": s.n_samples,
@@ -164,10 +165,15 @@ def _overrides(s: CompareSettings, family: str, data: str) -> dict[str, Any]:
     return overrides | {key: value for fam, key, value in s.overrides if fam == family}
 
 
-def _models(s: CompareSettings, data: str) -> str:
-    """The three models as the family defaults resolve them on ``data`` (a 28x28 image
-    gets another flow than 8x8 digits), from their configs."""
-    vae, flow, diff = (make_config(f, overrides=_overrides(s, f, data)).model for f in FAMILIES)
+def _configs(s: CompareSettings, data: str) -> dict[str, Any]:
+    """Each family's resolved config on ``data`` (a 28x28 image gets another flow than
+    8x8 digits), as its training run resolves it."""
+    return {f: make_config(f, overrides=_overrides(s, f, data)) for f in FAMILIES}
+
+
+def _models(configs: dict[str, Any], data: str) -> str:
+    """The three models as the family defaults resolve them on ``data``."""
+    vae, flow, diff = (configs[f].model for f in FAMILIES)
     return (
         f"family defaults on {data}: vae ({vae.network.upper()}, {vae.likelihood}, latent "
         f"{vae.latent}), flow ({flow.preset}, {flow.dequantization} dequantization), "
@@ -176,11 +182,9 @@ def _models(s: CompareSettings, data: str) -> str:
     )
 
 
-def _held_out(s: CompareSettings, data: str) -> str:
+def _held_out(configs: dict[str, Any]) -> str:
     """Which families hold out part of train for weight selection, from their configs."""
-    shares = {
-        f: make_config(f, overrides=_overrides(s, f, data)).train.val_fraction for f in FAMILIES
-    }
+    shares = {f: cfg.train.val_fraction for f, cfg in configs.items()}
     held = [f"{f} holds out {v:.0%} of train for weight selection" for f, v in shares.items() if v]
     whole = [f"{f} trains on all of train" for f, v in shares.items() if not v]
     return ", ".join(held + whole)

@@ -3,8 +3,9 @@
 Autograd through :meth:`DiscretizedLogistic.log_prob` keeps a dozen temporaries the size
 of the image batch and runs a backward op for each forward one: on a CPU, where an MLP
 decoder's matrix products are cheap, those passes and their page faults cost as much as
-the decoder (benchmarks/speed.py, ``vae-mlp``). This function keeps only the decoder's
-output and the level indices, and recomputes what the gradient needs in one backward.
+the decoder (benchmarks/speed.py, ``vae-mlp``). This function computes both derivatives
+in its forward pass, from the intermediates log P needs anyway, keeps only those two
+tensors, and its backward scales them by the incoming gradient.
 
 With ``s = exp(log s)``, ``h = 1 / (L - 1)``, ``u_a = (x - h - m) / s``, ``c = -2h / s``
 and ``u_b = (m - x - h) / s``, per dimension
