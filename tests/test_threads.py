@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -126,3 +127,35 @@ def test_every_long_command_takes_threads(command, monkeypatch):
     }[command]
     assert main([command, *extra, "--threads", "1"]) == 130
     assert seen == [1]
+
+
+def test_native_pools_follow_torch_threads_in_a_fresh_process():
+    """numpy's and scipy's OpenBLAS and scikit-learn's OpenMP size themselves by the
+    machine: after use_threads(1) and a linear probe (which loads scikit-learn's pools)
+    every pool in the process runs one thread. A fresh process, so nothing earlier in
+    the test session limited them, with the pools' own sizing left to the machine."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, torch\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from genlab import threads\n"
+        "from genlab.metrics.probe import linear_probe\n"
+        "before = [p['num_threads'] for p in threadpool_info()]\n"
+        "threads.use_threads(1)\n"
+        "x, y = torch.randn(40, 3), torch.arange(40) % 2\n"
+        "linear_probe(x, y, x, y)\n"
+        "after = [p['num_threads'] for p in threadpool_info()]\n"
+        "print(json.dumps([before, after]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env["OPENBLAS_NUM_THREADS"] = "2"  # as on a 2-core machine with nothing set, anywhere
+    env["OMP_NUM_THREADS"] = "2"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    before, after = json.loads(out.stdout.strip().splitlines()[-1])
+    assert max(before) == 2  # the test sees the machine-sized pools it is about
+    assert after and set(after) == {1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -35,6 +36,7 @@ def run_fake(budget: str, out: Path, device: str, data: str) -> StudyResult:
             "device_seen": device,
             "dims": [2, 4],
             "threads_seen": torch.get_num_threads(),
+            "started": time.monotonic(),  # one clock across processes: their start order
         },
     )
 

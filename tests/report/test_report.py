@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -159,6 +160,37 @@ def test_parallel_jobs_run_each_study_in_its_own_process(tmp_path, tiny_fashion)
         assert entry.result.protocol["threads_seen"] == max(1, (os.cpu_count() or 1) // 2)
         assert entry.result.protocol["data_seen"] == "fashion-mnist"
         assert (entry.folder / "one.png").exists()
+
+
+def test_parallel_jobs_start_the_most_costly_study_first(tmp_path, tiny_fashion):
+    """Longest first: with one worker the start order is the cost order, ties (and
+    studies without a cost) in the asked order; entries still come in the asked order."""
+    from genlab.report.build import _run_parallel
+
+    names = ["fake", "fake2", "broken"]
+    costs = {"fake2": 5.0, "broken": 5.0}
+    entries = _run_parallel(names, "quick", tmp_path, "cpu", 1, runner=child_runner, costs=costs)
+    assert [e.name for e in entries] == names
+    fake, fake2 = entries[0].result, entries[1].result
+    assert fake is not None and fake2 is not None
+    assert fake2.protocol["started"] < fake.protocol["started"]
+
+
+def test_expected_cost_reads_an_earlier_comparable_run(fake_studies, tmp_path):
+    """A previous run's wall time at the same budget and data beats the registered
+    guess; a run at another budget does not count."""
+    from genlab.report.build import _expected_cost
+    from genlab.studies import get_study
+
+    guess = get_study("fake").cost
+    assert _expected_cost("fake", "quick", tmp_path, "digits") == guess
+    build_report("quick", tmp_path, "cpu", studies=["fake"])
+    result = json.loads((tmp_path / "digits" / "fake" / "results.json").read_text())
+    wall = result["protocol"]["wall_time_s"]
+    folder = tmp_path / "digits"
+    assert _expected_cost("fake", "quick", folder, "digits") == pytest.approx(wall / 60)
+    assert _expected_cost("fake", "full", folder, "digits") == guess
+    assert _expected_cost("fake", "quick", folder, "fashion-mnist") == guess
 
 
 def test_jobs_below_one_is_a_one_line_error(fake_studies, tmp_path):

@@ -62,6 +62,29 @@ def test_the_verdict_is_the_seeds_claim_and_the_solver_gap_is_reported_beside_it
     assert all(study.checks(ev).values())
     assert ev["dpmpp_20_over_ddpm_1000"] == pytest.approx(2.0)
     text = study.summary(ev, floor)
-    assert "2.00x the FD of 1000 ancestral steps, outside the 25% target" in text
+    assert "20 calls is 2.00x the FD of 1000 ancestral steps, outside the 25% target" in text
     ev["ddim_20_fd"] = 9.0  # more steps made DDIM worse: the claim's check fails
     assert study.checks(ev)["more_steps_help"] is False
+
+
+def test_the_solver_ratio_averages_noise_draws_and_says_when_fd_cannot_resolve_it():
+    """Several x_T draws of DPM-Solver++ 20: the ratio uses their mean (not the grid's
+    one draw), min/max are evidence, and a spread wider than the target's margin is
+    called out in the summary."""
+    fds = {("oneshot", 1): 40.0, ("dpmpp", 20): 4.0, ("ddpm", 1000): 2.0, ("ddpm", 10): 9.0}
+    fds |= {("ddim", 20): 3.0, ("ddim", 2): 8.0}
+    rows = {key: {"fd": v, "kid": 0.0, "precision": 0.5, "recall": 0.5} for key, v in fds.items()}
+    for r in rows.values():
+        r |= {"sharpness": 1.0, "seconds_per_image": 0.1}
+    floor = {"fd": 1.5, "kid": 0.0, "precision": 0.9, "recall": 0.9}
+    draws = [4.0, 2.0, 2.2, 1.8]
+    ev = study._evidence(rows, floor, draws)
+    assert ev["solver_draws"] == 4
+    assert ev["dpmpp_20_fd_draws_mean"] == pytest.approx(2.5)
+    assert (ev["dpmpp_20_fd_draws_min"], ev["dpmpp_20_fd_draws_max"]) == (1.8, 4.0)
+    assert ev["dpmpp_20_over_ddpm_1000"] == pytest.approx(2.5 / 2.0)
+    text = study.summary(ev, floor)
+    assert "scores 1.80-4.00 (mean 2.50)" in text and "its mean is 1.25x" in text
+    assert "within the 25% target" in text and "cannot resolve a 25% gap" in text
+    tight = study._evidence(rows, floor, [2.4, 2.5, 2.45])
+    assert "cannot resolve" not in study.summary(tight, floor)

@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from genlab.data.dataset import label_subset
 from genlab.metrics.distances import Distance, DistanceName
 from genlab.metrics.retrieval import nearest_neighbours
+from genlab.threads import limit_native_threads
 
 __all__ = ["C_GRID", "ProbeResult", "knn_accuracy", "label_subset", "linear_probe", "majority_vote"]
 
@@ -61,6 +62,7 @@ def linear_probe(
     smaller C, the stronger regularisation); with fewer than 3 train samples in
     some class, C = 1. Test embeddings (M, D) are only used for the final score.
     """
+    limit_native_threads()  # scikit-learn's BLAS and OpenMP pools: torch's thread count
     x_train, y_train = _numpy(train_emb), train_y.cpu().numpy()
     counts = np.unique(y_train, return_counts=True)[1]
     if len(counts) < 2:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -77,7 +77,8 @@ def build_report(
     if jobs == 1 or len(names) == 1:
         entries = [_run_one(name, budget, folder, resolved, data) for name in names]
     else:
-        entries = _run_parallel(names, budget, folder, resolved, jobs, data=data)
+        costs = {n: _expected_cost(n, budget, folder, data) for n in names}
+        entries = _run_parallel(names, budget, folder, resolved, jobs, data=data, costs=costs)
     minutes = (time.perf_counter() - start) / 60
     meta = (
         f"dataset {described} · budget {budget} · device {resolved} · {len(names)} studies · "
@@ -141,22 +142,38 @@ def _run_parallel(
     jobs: int,
     runner: Callable[[str, Budget, Path, str, str], str] | None = None,
     data: str = DEFAULT_DATA,
+    costs: Mapping[str, float] | None = None,
 ) -> list[ReportEntry]:
     """Each study in a fresh (spawned) process, ``jobs`` at a time, by ``runner`` (a
     module-level function: '' when ``out/<name>/results.json`` is written, else the
-    error); entries in the order of ``names``."""
+    error), the most costly first (``costs``; the longest-first rule keeps the last
+    worker from starting a long study while the others idle); entries in the order of
+    ``names``."""
     runner = runner or _run_child
     workers = min(jobs, len(names))
     threads = max(1, default_threads() // workers)  # the report's --threads, shared
+    order = sorted(names, key=lambda n: -(costs or {}).get(n, 0.0))  # stable: ties keep order
     with ProcessPoolExecutor(
         workers, mp_context=get_context("spawn"), initializer=_limit_threads, initargs=(threads,)
     ) as pool:
-        futures = [pool.submit(runner, n, budget, out, device, data) for n in names]
-        errors = [f.result() for f in futures]
+        futures = {n: pool.submit(runner, n, budget, out, device, data) for n in order}
+        errors = [futures[n].result() for n in names]
     return [
         ReportEntry(n, out / n, error=e) if e else ReportEntry(n, out / n, read_result(out / n))
         for n, e in zip(names, errors, strict=True)
     ]
+
+
+def _expected_cost(name: str, budget: Budget, folder: Path, data: str) -> float:
+    """Minutes study ``name`` is expected to take: those of its last run in ``folder`` at
+    the same budget on the same data, else its registered rough cost."""
+    try:
+        protocol = read_result(folder / name).protocol
+        if protocol.get("budget") == budget and protocol.get("dataset") == data:
+            return float(protocol["wall_time_s"]) / 60
+    except (GenlabError, KeyError, TypeError, ValueError):
+        pass  # no earlier run (or not comparable): the registered estimate
+    return get_study(name).cost
 
 
 def _limit_threads(threads: int) -> None:

@@ -160,6 +160,9 @@ class Study:
     claim: str
     run: Callable[[Budget, Path, str, str], StudyResult]
     needs: DataNeeds = DataNeeds()
+    # rough minutes on one core at the quick budget on digits: ``genlab report --jobs N``
+    # starts the longest studies first (a previous run's measured time, if any, wins)
+    cost: float = 1.0
 
 
 def study_names() -> list[str]:

@@ -10,6 +10,7 @@ import torch
 from sklearn.manifold import TSNE
 
 from genlab.studies.base import Figure, Table, pyplot, save_figure
+from genlab.threads import limit_native_threads
 
 __all__ = [
     "FIGURE_IMAGES",
@@ -120,6 +121,7 @@ def tsne_figure(embeddings: dict[str, torch.Tensor], labels: torch.Tensor, out: 
     n = len(embeddings)
     fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 4.2), layout="constrained")
     y = labels.cpu().numpy()
+    limit_native_threads()  # t-SNE's OpenMP pool: torch's thread count
     for ax, (title, e) in zip(np.atleast_1d(axes), embeddings.items(), strict=True):
         x = e.cpu().double().numpy()
         perplexity = min(30.0, (len(x) - 1) / 3)
