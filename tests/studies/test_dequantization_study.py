@@ -91,3 +91,21 @@ def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
 def test_registered():
     s = get_study("dequantization")
     assert s.name == "dequantization" and "bound" in s.claim
+
+
+def test_a_none_run_still_above_zero_is_called_unfinished_with_its_numbers():
+    """At a budget too short for the 'none' flow to cross 0 (Fashion-MNIST quick: 2.32
+    bits/dim, still falling) the summary says so with the gap to the uniform model."""
+    from genlab.studies.dequantization_report import ModeRun, summary
+
+    ev = {
+        "none_train_bpd_final": 2.32,
+        "none_train_bpd_min": 2.32,
+        "none_train_drop_last_quarter_bpd": 0.45,
+        "uniform_train_bpd_final": 3.58,
+    }
+    runs = {"none": ModeRun("none", StepRecorder().curves())}
+    text = summary(ev, runs)
+    assert "had not crossed 0" in text and "1.26 bits/dim below" in text and "(3.580)" in text
+    ev["none_train_bpd_min"] = -0.7  # crossed: nothing to excuse
+    assert "had not crossed 0" not in summary(ev, runs)

@@ -93,6 +93,14 @@ def summary(ev: dict[str, float | None], results: dict[str, ModeRun]) -> str:
             f"scored as a proper (uniform) bound gives {f('none_test_bpd_as_uniform_bound')} "
             "bits/dim on test."
         )
+        low, drop = ev.get("none_train_bpd_min"), ev.get("none_train_drop_last_quarter_bpd")
+        uniform = ev.get("uniform_train_bpd_final")
+        if low is not None and low >= 0 and drop and drop > 0 and uniform is not None:
+            first += (
+                f" It had not crossed 0 within this budget but was still falling, already "
+                f"{uniform - low:.2f} bits/dim below the uniform model's training number "
+                f"({uniform:.3f}): seeing it cross 0 takes a longer run."
+            )
     second = (
         f" Test bits/dim at the validation-selected weights: uniform "
         f"{f('uniform_test_bpd_selected')}, variational {f('variational_test_bpd_selected')} "
