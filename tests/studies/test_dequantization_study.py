@@ -85,7 +85,19 @@ def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
     assert table["rows"][0][0] == "none" and table["rows"][0][1].startswith("NO")
     assert table["rows"][-1][-1] == pytest.approx(2.4376, abs=1e-4)
     assert (tmp_path / "d" / "dequantization_curves.png").read_bytes()[:4] == b"\x89PNG"
-    assert saved["protocol"]["steps"] == 30
+    assert saved["protocol"]["steps"] == 30 and saved["protocol"]["none_steps"] == 30
+
+
+def test_the_none_run_may_train_longer_than_the_bounds():
+    """none_steps sets the 'none' run's steps only; the bounds keep ``steps``."""
+    s = study.DequantSettings(steps=500, none_steps=1500)
+    assert [s.steps_of(m) for m in study.MODES] == [1500, 500, 500]
+    assert [study._overrides(m, s, "digits")["train.steps"] for m in study.MODES] == [
+        1500,
+        500,
+        500,
+    ]
+    assert study.DequantSettings(steps=40).steps_of("none") == 40
 
 
 def test_registered():

@@ -245,9 +245,11 @@ def summary(
         return f"{v(f'{row}_unseen_recall_at_1')} / {v(f'{row}_unseen_map_at_r')}"
 
     name = label_of(default, configs.get(default))
+    if "family defaults" not in name:
+        name += " (family defaults)"
     text = (
         f"Recall@1 / MAP@R on the unseen classes 5-9: raw pixels {pair('pixels')}, untrained "
-        f"network {pair('untrained')}, {name} (family defaults) {pair(default)}. "
+        f"network {pair('untrained')}, {name} {pair(default)}. "
     )
     trained = [n for n in configs if ev.get(f"{n}_unseen_map_at_r") is not None]
     best = max(trained, key=lambda n: ev[f"{n}_unseen_map_at_r"] or 0.0)

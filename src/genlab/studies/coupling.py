@@ -303,4 +303,4 @@ def _cost_figure(logdets: list[LogdetCheck], out: Path) -> Figure:
     return save_figure(fig, out, "logdet_cost.png", caption)
 
 
-STUDY = Study("coupling", QUESTION, CLAIM, run, needs=DataNeeds(images=False), cost=1.1)
+STUDY = Study("coupling", QUESTION, CLAIM, run, needs=DataNeeds(images=False), cost=1.0)

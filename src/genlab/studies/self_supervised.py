@@ -348,5 +348,5 @@ STUDY = Study(
     CLAIM.format(data="the study's dataset"),
     run,
     DataNeeds(classes=2, why="probes and classifiers are scored on its labels"),
-    cost=4.2,
+    cost=1.9,
 )
