@@ -16,7 +16,7 @@ LABELS = {
     "data": "test images",
     "vae_mean": "VAE, decoder mean",
     "vae_sample": "VAE, decoder sample",
-    "flow": "flow (family default: protocol)",
+    "flow": "flow (family default)",
     "diffusion_20": "diffusion, DPM-Solver++ 20",
     "diffusion_1000": "diffusion, DDPM all T (1000)",
 }
@@ -53,10 +53,12 @@ def scores_figure(ev: dict[str, float | None], out: Path) -> Figure:
         ("sharpness", "sharpness ratio (1 = as sharp as data)", None, False),
         ("seconds_per_image", "sampling time per image (s)", None, True),
     )
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8), layout="constrained")
     for ax, (key, title, ref, log) in zip(axes, panels, strict=False):
         values = [float(ev[f"{n}_{key}"] or 0.0) for n in names]
-        ax.barh(range(len(names)), values, color=[COLORS[_family(n)] for n in names])
+        bars = ax.barh(range(len(names)), values, color=[COLORS[_family(n)] for n in names])
+        ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=2)
+        ax.margins(x=0.25)  # room for the value labels
         ax.set_yticks(range(len(names)), [LABELS[n] for n in names], fontsize=8)
         ax.invert_yaxis()
         if ref is not None and ev.get(ref) is not None:
@@ -69,7 +71,9 @@ def scores_figure(ev: dict[str, float | None], out: Path) -> Figure:
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(title, fontsize=9)
     fams = [f for f in ("vae", "flow", "diffusion") if ev.get(f"{f}_test_bpd") is not None]
-    axes[3].barh(range(len(fams)), [float(ev[f"{f}_test_bpd"] or 0) for f in fams])
+    bars = axes[3].barh(range(len(fams)), [float(ev[f"{f}_test_bpd"] or 0) for f in fams])
+    axes[3].bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
+    axes[3].margins(x=0.2)
     for patch, fam in zip(axes[3].patches, fams, strict=True):
         patch.set_color(COLORS[fam])
     bound = {"vae": "VAE (IWAE)", "flow": "flow (exact)", "diffusion": "diffusion (bound)"}
