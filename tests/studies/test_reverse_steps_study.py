@@ -48,15 +48,21 @@ def test_registered():
     assert s.name == "reverse_steps" and "one step" in s.claim
 
 
-def test_the_verdict_is_the_seeds_claim_and_the_solver_gap_is_reported_beside_it():
-    """One-shot far worse and more steps better decide the verdict; DPM-Solver++ far
-    from 1000 ancestral steps does not, but its ratio is evidence and in the summary."""
+def _scored_rows() -> tuple[dict, dict[str, float]]:
+    """Rows of every checked (sampler, NFE) with chosen FDs, and a floor."""
     fds = {("oneshot", 1): 40.0, ("dpmpp", 20): 4.0, ("ddpm", 1000): 2.0, ("ddpm", 10): 9.0}
     fds |= {("ddim", 20): 3.0, ("ddim", 2): 8.0}
     rows = {key: {"fd": v, "kid": 0.0, "precision": 0.5, "recall": 0.5} for key, v in fds.items()}
     for r in rows.values():
         r |= {"sharpness": 1.0, "seconds_per_image": 0.1}
     floor = {"fd": 1.5, "kid": 0.0, "precision": 0.9, "recall": 0.9}
+    return rows, floor
+
+
+def test_the_verdict_is_the_seeds_claim_and_the_solver_gap_is_reported_beside_it():
+    """One-shot far worse and more steps better decide the verdict; DPM-Solver++ far
+    from 1000 ancestral steps does not, but its ratio is evidence and in the summary."""
+    rows, floor = _scored_rows()
     ev = study._evidence(rows, floor)
     assert set(study.checks(ev)) == {"oneshot_far_worse", "more_steps_help"}
     assert all(study.checks(ev).values())
@@ -71,12 +77,7 @@ def test_the_solver_ratio_averages_noise_draws_and_says_when_fd_cannot_resolve_i
     """Several x_T draws of DPM-Solver++ 20: the ratio uses their mean (not the grid's
     one draw), min/max are evidence, and a spread wider than the target's margin is
     called out in the summary."""
-    fds = {("oneshot", 1): 40.0, ("dpmpp", 20): 4.0, ("ddpm", 1000): 2.0, ("ddpm", 10): 9.0}
-    fds |= {("ddim", 20): 3.0, ("ddim", 2): 8.0}
-    rows = {key: {"fd": v, "kid": 0.0, "precision": 0.5, "recall": 0.5} for key, v in fds.items()}
-    for r in rows.values():
-        r |= {"sharpness": 1.0, "seconds_per_image": 0.1}
-    floor = {"fd": 1.5, "kid": 0.0, "precision": 0.9, "recall": 0.9}
+    rows, floor = _scored_rows()
     draws = [4.0, 2.0, 2.2, 1.8]
     ev = study._evidence(rows, floor, draws)
     assert ev["solver_draws"] == 4

@@ -112,8 +112,8 @@ class ContrastiveSettings:
     overrides: tuple[tuple[str, Any], ...] = ()
 
 
-# Settings by dataset, then budget; GENERIC serves other images. Fashion-MNIST quick, ~16 min
-# on one core: 6 configurations x 2 runs of 150 x 64 (0.39 s a step) ~12, scoring them ~4.
+# Settings by dataset, then budget; GENERIC serves other images. Fashion-MNIST quick: 18.7 min
+# in the whole report (--jobs 2, 56.9 min): 6 configurations x 2 runs of 150 x 64, scoring.
 QUICK = (("train.batch_size", 128), ("train.eval_every", 50))  # overrides at the quick budget
 FASHION = {
     "quick": ContrastiveSettings(

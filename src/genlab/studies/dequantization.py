@@ -79,12 +79,12 @@ class DequantSettings:
         return self.none_steps if mode == "none" and self.none_steps else self.steps
 
 
-# Settings by dataset, then budget; GENERIC serves any other image data. Fashion-MNIST quick
-# (a report on 2 CPU cores in 60 minutes): ~20 min on one core. Three realnvp runs at batch
-# 64, ~15 (0.26 s a step without a dequantizer, 0.90 with the variational one, measured):
-# uniform and variational 500 steps; 'none' 1500 (at 500 it had fallen to 2.32 bits/dim,
-# still dropping 0.45 a quarter, not yet below 0); test bits/dim over 10,000 images twice a
-# run and the 'none' model's uniform bound, ~5 (the variational runs' ~3 times slower).
+# Settings by dataset, then budget; GENERIC serves any other image data. Fashion-MNIST quick (a
+# report on 2 CPU cores in 60 minutes): 18.6 min in the whole report (--jobs 2). Three realnvp runs
+# at batch 64, ~15 (0.26 s a step without a dequantizer, 0.90 with the variational one, measured):
+# uniform and variational 500 steps; 'none' 1500 (at 500 it had fallen to 2.32 bits/dim, still
+# dropping 0.45 a quarter, not yet below 0); test bits/dim over 10,000 images twice a run and the
+# 'none' model's uniform bound, ~5 (the variational runs' ~3 times slower).
 FASHION = {
     "quick": DequantSettings(steps=500, none_steps=1500),
     "full": DequantSettings(steps=3000),  # to be tuned

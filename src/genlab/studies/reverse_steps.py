@@ -81,13 +81,11 @@ class StepsSettings:
     overrides: tuple[tuple[str, Any], ...] = ()
 
 
-# Settings by dataset, then budget; GENERIC serves any other image data. Fashion-MNIST quick
-# (a report on 2 CPU cores in 60 minutes): predicted ~14 min on one core, ~17.5 as measured
-# (the other core busy; stopped by a time limit after the last checked row, all 3 checks
-# met: one-shot FD 62.8, DPM-Solver++ 20 7.7; DDPM 1000 5.3 < DDPM 10 13.2; DDIM 50 6.9 <
-# DDIM 5 21.8). Training 1500 steps at batch 64, 7.7; 200 samples at each point of the grid,
-# 1265 network passes an image (1000 of them the ancestral chain: 4.9), 8.6 with scoring;
-# the chain figure, bound terms and figures ~1.
+# Settings by dataset, then budget; GENERIC serves any other image data. Fashion-MNIST quick (a
+# report on 2 CPU cores in 60 minutes): 19.1 min in the whole report (--jobs 2, 56.9 in all; holds:
+# one-shot FD 62.8, DPM-Solver++ 20 7.7; DDPM 1000 5.3 < DDPM 10 13.2). Training 1500 steps at batch
+# 64, 7.7; 200 samples at each point of the grid, 1265 network passes an image (1000 of them the
+# ancestral chain: 4.9), 8.6 with scoring; the chain figure, bound terms and figures ~1.
 FASHION = {
     "quick": StepsSettings(train_steps=1500, n_samples=200, steps=(1, 2, 5, 10, 20, 50, 1000)),
     "full": StepsSettings(train_steps=4000, n_samples=1000),  # to be tuned

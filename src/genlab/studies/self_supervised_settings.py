@@ -32,13 +32,13 @@ class SSLSettings:
     subsets: int = 3  # label subsets (seeds 0..subsets-1) at the claim's share
 
 
-# Settings by dataset, then budget; GENERIC serves any other image data. Fashion-MNIST quick
-# (a report on 2 CPU cores in 60 minutes): predicted ~24 min on one core, measured 20.5 with
-# the other core busy (verdict holds: rotation's probe 84.4% at 10% of the labels, raw pixels
-# 82.7%, scratch 77.7%, means over 2 subsets). Pretraining 250 steps ~14 (measured 10: SimCLR
-# at 64 images 1.7, rotation at 128 x 4 rotations 6.6, masked at 128 1.5); embedding 70,000
-# images with each of 4 encoders and the probes ~5 (5.6); 7 classifier runs of 150 x 64 ~5
-# (5). Label shares 1-10%: the pixel probe's C search on all 60,000 labels takes ~17 alone.
+# Settings by dataset, then budget; GENERIC serves any other image data. Fashion-MNIST quick (a
+# report on 2 CPU cores in 60 minutes): 29.1 min in the whole report (--jobs 2, 56.9 min in all),
+# 20.5 alone with the other core busy (verdict holds: rotation's probe 84.4% at 10% of the labels,
+# raw pixels 82.7%, scratch 77.7%, means over 2 subsets). Pretraining 250 steps ~14 (measured 10:
+# SimCLR at 64 images 1.7, rotation at 128 x 4 rotations 6.6, masked at 128 1.5); embedding 70,000
+# images with each of 4 encoders and the probes ~5 (5.6); 7 classifier runs of 150 x 64 ~5 (5).
+# Label shares 1-10%: the pixel probe's C search on all 60,000 labels takes ~17 alone.
 BATCHES = {"simclr": 64, "rotation": 128, "masked": 128}
 FASHION = {
     "quick": SSLSettings(

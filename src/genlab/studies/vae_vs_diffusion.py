@@ -75,12 +75,12 @@ class CompareSettings:
     overrides: tuple[tuple[str, str, Any], ...] = ()  # (family, key, value)
 
 
-# Settings by dataset, then budget; GENERIC serves any other image data. Fashion-MNIST quick
-# (a report on 2 CPU cores in 60 minutes): predicted ~24 min on one core, measured 19.9 with
-# the other core busy (holds: FD VAE mean 33.5, diffusion 10.0 at 20 steps; sharpness 0.08
-# against 0.77). 600 steps at batch 128 of each family ~11 (VAE 0.25, glow 5.3 at 0.52 s a
-# step, U-Net 6.2 at 0.56); 1000 ancestral steps for 200 samples ~5 (5.1); test bits/dim over
-# 10,000 images ~3 (diffusion bound 1.7, IWAE at K = 100 0.6, glow 0.2); the rest ~1.
+# Settings by dataset, then budget; GENERIC serves any other image data. Fashion-MNIST quick (a
+# report on 2 CPU cores in 60 minutes): 19.5 min in the whole report (--jobs 2, 56.9 in all), 19.9
+# alone with the other core busy (holds: FD VAE mean 33.5, diffusion 10.0 at 20 steps; sharpness
+# 0.08 against 0.77). 600 steps at batch 128 of each family ~11 (VAE 0.25, glow 5.3 at 0.52 s a
+# step, U-Net 6.2 at 0.56); 1000 ancestral steps for 200 samples ~5 (5.1); test bits/dim over 10,000
+# images ~3 (diffusion bound 1.7, IWAE at K = 100 0.6, glow 0.2); the rest ~1.
 FASHION = {
     "quick": CompareSettings(train_steps=600, n_samples=200, nll_samples=100),
     "full": CompareSettings(train_steps=4000, n_samples=1000),  # to be tuned
