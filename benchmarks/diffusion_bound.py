@@ -9,9 +9,12 @@ one thread; and whether the cheap validation score ranks checkpoints like the bo
    error across images (std of the per-image bound / sqrt(N), test-set sampling and Monte
    Carlo noise together), the Monte Carlo standard error alone (from a second draw on
    ``--repeat`` images: Var_MC per image = mean (a - b)^2 / 2), seconds, images/s.
-3. ``ranking``: every kept checkpoint scored by ``validation_nll`` on the last 1000 test
-   images with the noise seeded as the trainer does (torch.manual_seed(train.seed)), and by
-   ``nll`` on the first ``--reference`` (2000) test images; Spearman's rank correlation.
+3. ``ranking``: the training run holds out ``1000 + --reference`` train images
+   (``train.val_fraction``, seeded by ``train.seed``; the trainer's ``split_validation``)
+   and every kept checkpoint is scored on them only, never on the test split: by
+   ``validation_nll`` on the first 1000 held-out images with the noise seeded as the
+   trainer does (torch.manual_seed(train.seed)), and by ``nll`` on the other
+   ``--reference`` (2000); Spearman's rank correlation.
 
 Skips (exit 0) when Fashion-MNIST is absent. Slow: training (~10 min for 300 steps), the
 bound (~10 min) and the ranking (~2.5 min a checkpoint) on a quiet machine.
@@ -30,11 +33,14 @@ from pathlib import Path
 import torch
 from scipy.stats import spearmanr
 
+from genlab.config import RunConfig
 from genlab.data import LoadOptions, dataset_available, load_dataset
 from genlab.runs import load, make_config, train_run
+from genlab.train.validation import split_validation
 
 DATA = "fashion-mnist"
 BATCH = 500
+VALIDATION_IMAGES = 1000  # the first held-out images, scored as the trainer validates
 
 
 def per_image_bpd(model: torch.nn.Module, x: torch.Tensor, score: str, what: str) -> torch.Tensor:
@@ -54,15 +60,25 @@ def per_image_bpd(model: torch.nn.Module, x: torch.Tensor, score: str, what: str
     return torch.cat(parts)
 
 
-def train(out: Path, steps: int, every: int, data_dir: str) -> dict[int, dict]:
-    """A default run of ``steps`` steps into ``out``; EMA weights every ``every`` steps."""
+def run_config(steps: int, every: int, data_dir: str, held_out: int) -> RunConfig:
+    """The default config, ``steps`` steps, a checkpoint every ``every``, ``held_out`` train
+    images held out (the ranking's; the weights stay the last EMA ones)."""
+    n_train = len(load_dataset(DATA, LoadOptions(data_dir=data_dir)).train)
     overrides = {
         "data.name": DATA,
         "data.data_dir": data_dir,
         "train.steps": steps,
         "train.ckpt_every": every,
         "train.progress": False,
+        "train.val_fraction": held_out / n_train,
+        "train.val_max": held_out,
     }
+    return make_config("diffusion", overrides=overrides)
+
+
+def train(out: Path, cfg: RunConfig, every: int) -> dict[int, dict]:
+    """Train ``cfg`` into ``out``; the EMA weights every ``every`` steps."""
+    steps = cfg.train.steps
     kept: dict[int, dict] = {}
 
     def keep(step: int, terms: dict) -> None:  # runs right after the step's checkpoint
@@ -70,7 +86,7 @@ def train(out: Path, steps: int, every: int, data_dir: str) -> dict[int, dict]:
             kept[step] = load(out, weights="ema").state_dict()
             print(f"  train: step {step}/{steps}, kept the EMA weights", flush=True)
 
-    train_run(make_config("diffusion", overrides=overrides), out, force=True, callbacks=[keep])
+    train_run(cfg, out, force=True, callbacks=[keep])
     return kept
 
 
@@ -96,16 +112,19 @@ def bound(model: torch.nn.Module, x: torch.Tensor, repeat: int, total: int) -> d
     }
 
 
-def ranking(model: torch.nn.Module, kept: dict[int, dict], x: torch.Tensor, n_ref: int) -> dict:
+def ranking(model: torch.nn.Module, kept: dict[int, dict], held_out: torch.Tensor) -> dict:
+    """Each checkpoint's ``validation_nll`` on the first 1000 held-out train images and
+    ``nll`` on the rest of them; Spearman's rank correlation of the two."""
     rows = []
     for step, state in sorted(kept.items()):
         model.load_state_dict(state)
-        torch.manual_seed(0)  # the trainer's: the same noise at every validation
+        torch.manual_seed(0)  # the trainer's (train.seed): the same noise at every validation
         started = time.perf_counter()
-        val = float(per_image_bpd(model, x[-1000:], "validation_nll", f"validation {step}").mean())
+        val_x = held_out[:VALIDATION_IMAGES]
+        val = float(per_image_bpd(model, val_x, "validation_nll", f"validation {step}").mean())
         val_s = time.perf_counter() - started
         torch.manual_seed(1)
-        ref = per_image_bpd(model, x[:n_ref], "nll", f"reference {step}")
+        ref = per_image_bpd(model, held_out[VALIDATION_IMAGES:], "nll", f"reference {step}")
         rows.append(
             {
                 "step": step,
@@ -117,7 +136,12 @@ def ranking(model: torch.nn.Module, kept: dict[int, dict], x: torch.Tensor, n_re
         )
         print(f"  step {step}: validation {val:.4f}, bound {rows[-1]['bound_bpd']:.4f}", flush=True)
     rho = spearmanr([r["validation_bpd"] for r in rows], [r["bound_bpd"] for r in rows])
-    return {"checkpoints": rows, "spearman": float(rho.statistic)}
+    return {
+        "data": f"held-out train images: {VALIDATION_IMAGES} validation, "
+        f"{len(held_out) - VALIDATION_IMAGES} reference",
+        "checkpoints": rows,
+        "spearman": float(rho.statistic),
+    }
 
 
 def main() -> None:
@@ -128,7 +152,7 @@ def main() -> None:
     p.add_argument("--workdir", default="runs/bench-diffusion-bound")
     p.add_argument("--images", type=int, default=10000, help="test images timed")
     p.add_argument("--repeat", type=int, default=1000, help="images drawn twice (MC error)")
-    p.add_argument("--reference", type=int, default=2000, help="test images of the ranking")
+    p.add_argument("--reference", type=int, default=2000, help="held-out images of the bound")
     p.add_argument("--data-dir", default="/usr/share/datasets")
     p.add_argument(
         "--out", default=str(Path(__file__).parent / "results" / f"{Path(__file__).stem}.json")
@@ -143,9 +167,14 @@ def main() -> None:
     test = load_dataset(DATA, opts).test.x
     kept: dict[int, dict] = {}
     run = Path(args.run) if args.run else Path(args.workdir) / "default"
+    held_out: torch.Tensor | None = None
     if args.run is None:
         print(f"training {args.steps} steps into {run}", flush=True)
-        kept = train(run, args.steps, args.every, args.data_dir)
+        cfg = run_config(args.steps, args.every, args.data_dir, VALIDATION_IMAGES + args.reference)
+        kept = train(run, cfg, args.every)
+        _, part = split_validation(load_dataset(DATA, opts).train, cfg.train)
+        assert part is not None and len(part) == VALIDATION_IMAGES + args.reference, cfg.train
+        held_out = part.x
     model = load(run, weights="ema")
     result = {
         "protocol": f"{DATA} test split, CPU, one thread, batches of {BATCH}, on a machine "
@@ -155,8 +184,8 @@ def main() -> None:
         "bound": bound(model, test[: args.images], args.repeat, len(test)),
     }
     print(json.dumps(result["bound"], indent=1), flush=True)
-    if kept:
-        result["ranking"] = ranking(model, kept, test, args.reference)
+    if kept and held_out is not None:
+        result["ranking"] = ranking(model, kept, held_out)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
 

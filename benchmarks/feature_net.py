@@ -12,7 +12,15 @@ against the TEST split with ``evaluate_samples`` (FD, KID, precision/recall, k=3
 
 Fashion-MNIST is read from /usr/share/datasets/fashion-mnist and skipped when absent.
 
+``--ship`` makes the weights that ship with genlab: each network trained here (default
+recipe, one thread) is written to src/genlab/metrics/weights/ with its SHA-256, the
+fingerprint of its train split and recipe, its test accuracy and the floor FD measured
+with the written weights, in weights/features.json (the manifest). Once shipped, every
+machine scores FD in these weights (``feature_net: shipped-...``); tests recompute the
+floor FD on 1 and 2 threads against the manifest's.
+
     OMP_NUM_THREADS=1 python benchmarks/feature_net.py [--out benchmarks/results/feature_net.json]
+        [--ship]
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ import torch
 from genlab.data import Dataset, LoadOptions, load_dataset
 from genlab.metrics import get_feature_net, reference_values
 from genlab.metrics.evaluate import evaluate_samples
-from genlab.metrics.features import ARCH_VERSION, TrainRecipe, train_steps
+from genlab.metrics.features import ARCH_VERSION, TrainRecipe, save_weights, train_steps
+from genlab.metrics.shipped import MANIFEST, WEIGHTS, read_manifest, sha256_of
 
 METRICS = ["fd", "kid", "pr"]
 DATA_DIR = Path("/usr/share/datasets")
@@ -47,22 +56,57 @@ def pixelwise_noise(dataset: Dataset, n: int, generator: torch.Generator) -> tor
     return train.gather(0, rows).reshape(n, *dataset.shape)
 
 
-def measure(dataset: Dataset) -> dict:
-    """Train the feature net (timed), then score the floor and pixelwise noise."""
+def ship(dataset: Dataset, net: object, record: dict) -> None:
+    """Write ``net``'s weights into the package and its entry into the manifest."""
+    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    path = WEIGHTS / f"{ARCH_VERSION}-{dataset.name}.safetensors"
+    save_weights(net.net, path, net.test_accuracy)  # type: ignore[attr-defined]
+    manifest = read_manifest()
+    manifest.setdefault(ARCH_VERSION, {})[dataset.name] = {
+        "file": path.name,
+        "sha256": sha256_of(path),
+        "dataset_fingerprint": record["fingerprint"],
+        "recipe": repr(TrainRecipe()),
+        "test_accuracy": net.test_accuracy,  # type: ignore[attr-defined]
+        "train_steps": record["train_steps"],
+        "trained_with": f"torch {torch.__version__}, one CPU thread",
+    }
+    MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def add_floor(name: str, floor: dict) -> None:
+    """Record the floor FD measured with the shipped weights in the manifest."""
+    manifest = read_manifest()
+    manifest[ARCH_VERSION][name]["floor_fd_1000_train_vs_test"] = floor["fd"]
+    MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def measure(dataset: Dataset, shipping: bool) -> dict:
+    """Train the feature net (timed), then score the floor and pixelwise noise (in the
+    newly shipped weights when ``shipping``)."""
     start = time.perf_counter()
-    net = get_feature_net(dataset)
+    net = get_feature_net(dataset, shipped=False)
     seconds = time.perf_counter() - start
     assert not net.from_cache, "the benchmark needs a fresh cache to time the training"
+    steps = train_steps(TrainRecipe(), len(dataset.train), dataset.shape)
+    if shipping:
+        fingerprint = net.name.rsplit("-", 1)[1]
+        ship(dataset, net, {"fingerprint": fingerprint, "train_steps": steps})
+        net = get_feature_net(dataset)
+        assert net.name.startswith("shipped-"), net.name
     noise = pixelwise_noise(dataset, N, torch.Generator().manual_seed(0))
     gen = torch.Generator().manual_seed(0)
-    return {
+    out = {
         "feature_net": net.name,
         "test_accuracy": net.test_accuracy,
-        "train_steps": train_steps(TrainRecipe(), len(dataset.train), dataset.shape),
+        "train_steps": steps,
         "train_seconds": seconds,
         "floor_train_vs_test": reference_values(dataset, n=N, seed=0, metrics=METRICS),
         "pixelwise_noise": evaluate_samples(noise, dataset, METRICS, generator=gen),
     }
+    if shipping:
+        add_floor(dataset.name, out["floor_train_vs_test"])
+    return out
 
 
 def datasets() -> dict[str, Dataset]:
@@ -77,6 +121,7 @@ def datasets() -> dict[str, Dataset]:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "feature_net.json"))
+    p.add_argument("--ship", action="store_true", help="write the weights into the package")
     args = p.parse_args()
     torch.set_num_threads(1)
     result: dict = {
@@ -89,7 +134,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["GENLAB_CACHE"] = cache  # fresh: the time below is the training time
         for name, dataset in datasets().items():
-            result[name] = measure(dataset)
+            result[name] = measure(dataset, args.ship)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     keys = ["fd", "kid", "precision", "recall"]
     print(f"{'':30s}" + "".join(f"{k:>11s}" for k in keys))

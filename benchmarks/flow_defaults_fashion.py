@@ -8,6 +8,9 @@ time, the chosen default's test bits/dim, every preset's speed and size.
    many steps as ``--budget`` seconds of training allow at its measured speed (so every
    run completes its own warm-up and cosine schedule), then its validation bits/dim
    (1000 held-out train images) at the end and along the way, with the seconds spent.
+   The rows merge into those already recorded (``--names`` reruns some candidates and
+   keeps the rest); each row keeps its ``budget``, and every row's validation bits/dim is
+   read at the CPU seconds of the shortest run.
 3. ``default``: ``genlab train flow --data fashion-mnist --out RUN`` with no other option,
    its wall seconds and steps, then ``genlab eval RUN --metrics bpd`` on the full test
    split (10,000 images).
@@ -102,9 +105,9 @@ def candidate(name: str, overrides: dict[str, str], rate: dict, budget: float, o
     return row
 
 
-def candidates(budget: float, jobs: int, workdir: Path, names: list[str]) -> dict:
+def candidates(budget: float, jobs: int, workdir: Path, names: list[str]) -> dict[str, dict]:
     """The candidates whose names start with one of ``names`` (all when empty), each at
-    ``budget`` CPU seconds, ``jobs`` at once; equal-time scores."""
+    ``budget`` CPU seconds, ``jobs`` at once: name -> row."""
     chosen = {n: o for n, o in CANDIDATES.items() if not names or n.startswith(tuple(names))}
     rates = {name: speed(over, repeats=5) for name, over in chosen.items()}
     with ThreadPoolExecutor(jobs) as pool:
@@ -112,11 +115,15 @@ def candidates(budget: float, jobs: int, workdir: Path, names: list[str]) -> dic
             name: pool.submit(candidate, name, over, rates[name], budget, workdir / f"c{i}")
             for i, (name, over) in enumerate(chosen.items())
         }
-        rows = {name: f.result() for name, f in futures.items()}
-    common = min(r["cpu_seconds"] for r in rows.values())
-    for r in rows.values():
+        return {name: {**f.result(), "budget": budget} for name, f in futures.items()}
+
+
+def at_common_time(runs: dict[str, dict]) -> dict:
+    """Every run's validation bits/dim at the CPU seconds of the shortest run."""
+    common = min(r["cpu_seconds"] for r in runs.values())
+    for r in runs.values():
         r["val_bpd_at_common_cpu_seconds"] = round(_at(r["val_curve"], common), 4)
-    return {"common_cpu_seconds": common, "runs": rows}
+    return {"common_cpu_seconds": common, "runs": runs}
 
 
 def default_run(workdir: Path) -> dict:
@@ -170,7 +177,7 @@ def main() -> None:
     result = json.loads(out.read_text()) if out.exists() else {}
     result["protocol"] = (
         f"{DATA}, CPU, one thread per run, {args.jobs} run(s) at once on a shared machine; "
-        f"candidates: {args.budget:.0f} s of training each, validation on 1000 held-out "
+        "candidates: each row's budget of training seconds, validation on 1000 held-out "
         "train images; default: no options, test bits/dim on the full test split"
     )
     if "presets" in parts:
@@ -181,7 +188,10 @@ def main() -> None:
         result["presets"] = rows
     if "candidates" in parts:
         names = [n for n in args.names.split(",") if n]
-        result["candidates"] = candidates(args.budget, args.jobs, workdir, names)
+        # a --names run adds to (or replaces) its own rows and keeps the others
+        runs = result.get("candidates", {}).get("runs", {})
+        runs.update(candidates(args.budget, args.jobs, workdir, names))
+        result["candidates"] = at_common_time(runs)
     if "default" in parts:
         result["default"] = default_run(workdir)
     out.write_text(json.dumps(result, indent=2) + "\n")

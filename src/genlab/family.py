@@ -46,8 +46,10 @@ class NoSamplingOptions:
 
 
 # below this many training examples a model of the default size overfits within a run
-# (digits: 1437 images, the best test bits/dim of a flow early, then climbing); above
-# it, regularisation only slows training down
+# (digits, 1437 images: the best validation bits/dim comes early, a flow's best_step in
+# benchmarks/results/flow_quality_digits.json, and a VAE without dropout climbs far above
+# its best by the end, benchmarks/results/vae_quality_digits.json); above it,
+# regularisation only slows training down
 SMALL_DATA = 10_000
 
 

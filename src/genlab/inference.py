@@ -208,7 +208,7 @@ def evaluate_run(
     data_overrides: Mapping[str, str] | None = None,
     sample_options: Mapping[str, Any] | None = None,
     progress: bool = False,
-) -> dict[str, float]:
+) -> dict[str, float | str]:
     """Metric name -> number for a run, always against the TEST split.
 
     ``bpd``: bits/dim of the whole test split from ``model.nll`` (nats -> bits, per dim),
@@ -216,10 +216,17 @@ def evaluate_run(
     the numeric parts of the model's stated estimator as ``bpd_<key>`` (e.g. ``bpd_K``).
     Sample metrics (fd, kid, pr, sharpness) score ``samples`` (or ``n_samples`` fresh
     ones, drawn with ``sample_options``) against the test split in the feature space of
-    genlab's feature network.
+    genlab's feature network, named as ``feature_net`` (``shipped-...`` for the weights
+    that ship with genlab, ``local-...`` with its fingerprint for one trained here).
     ``progress`` shows bars (images/s, ETA) on stderr for the long steps.
     """
-    from genlab.metrics import SAMPLE_METRICS, estimator_of, evaluate_samples, score_bits_per_dim
+    from genlab.metrics import (
+        SAMPLE_METRICS,
+        estimator_of,
+        evaluate_samples,
+        get_feature_net,
+        score_bits_per_dim,
+    )
 
     check_metrics(metrics)
     if samples is None and any(m in SAMPLE_METRICS for m in metrics):
@@ -250,7 +257,10 @@ def evaluate_run(
         g = torch.Generator().manual_seed(seed)
         out.update(evaluate_samples(samples, ds, wanted, device=device, generator=g))
     out.update(_embedding_metrics(loaded, ds, metrics))
-    return {k: float(v) for k, v in out.items()}
+    result: dict[str, float | str] = {k: float(v) for k, v in out.items()}
+    if any(m in ("fd", "kid", "pr") for m in wanted):
+        result["feature_net"] = get_feature_net(ds, progress=False).name
+    return result
 
 
 def _embedding_metrics(loaded: LoadedRun, ds: Any, metrics: Sequence[str]) -> dict[str, float]:

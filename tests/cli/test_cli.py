@@ -119,9 +119,24 @@ def test_eval_every_metric_json(cli, digits_run, device):
               "--device", device.type)  # fmt: skip
     assert res.code == 0, res.err
     result = json.loads(res.out)
-    assert {"bpd", "fd", "kid", "precision", "recall", "sharpness"} <= result.keys()
+    assert {"bpd", "fd", "fd_se", "kid", "precision", "recall", "sharpness"} <= result.keys()
     assert result["n_samples"] == 200 and result["n_reference"] == 360
+    assert result.pop("feature_net") == "shipped-featcnn-v3:digits"  # the same on any machine
     assert all(isinstance(v, float) and math.isfinite(v) for v in result.values())
+    assert 0 < result["fd_se"] < result["fd"]
+
+
+def test_eval_takes_the_models_evaluation_keys_only(cli, tmp_path, device):
+    run = tmp_path / "flow"
+    res = cli("train", "flow", "--data", "digits", "--out", run, "--steps", 20,
+              "train.progress=false", "--device", device.type)  # fmt: skip
+    assert res.code == 0, res.err
+    one = json.loads(cli("eval", run, "--metrics", "bpd", "--json").out)
+    eight = json.loads(cli("eval", run, "--metrics", "bpd", "--json", "model.nll_draws=8").out)
+    assert one["bpd_K"] == 1 and eight["bpd_K"] == 8
+    assert eight["bpd"] < one["bpd"]  # the importance-weighted bound is tighter
+    bad = cli("eval", run, "--metrics", "bpd", "model.steps=3")
+    assert bad.code == 2 and "only the model's evaluation keys" in bad.err
 
 
 def test_eval_scores_a_samples_file(cli, digits_run, tmp_path, device):

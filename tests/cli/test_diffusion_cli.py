@@ -116,4 +116,4 @@ def test_eval_draws_its_samples_with_sample_options(cli, diffusion_run):
     assert res.code == 0, res.err
     assert json.loads(res.out)["sharpness"] > 0
     cli(*args, "sample.stpes=2").error_line("unknown diffusion sampling option 'stpes'")
-    cli(*args, "model.steps=2").error_line("eval takes only data.* and sample.* overrides")
+    cli(*args, "model.steps=2").error_line("only the model's evaluation keys (model.nll_*)")

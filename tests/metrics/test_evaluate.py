@@ -40,7 +40,7 @@ def test_noised_images_score_much_worse(digits, floor, device) -> None:
 
 def test_reference_train_and_metric_subset(digits, digits_feature_net) -> None:
     out = evaluate_samples(digits.test.x, digits, ["fd"], reference="train")
-    assert set(out) == {"fd", "n_samples", "n_reference", "feature_net_test_accuracy"}
+    assert set(out) == {"fd", "fd_se", "n_samples", "n_reference", "feature_net_test_accuracy"}
     assert out["n_reference"] == len(digits.train)
     only_sharp = evaluate_samples(digits.test.x, digits, ["sharpness"])
     assert only_sharp["sharpness"] == pytest.approx(1.0)

@@ -22,7 +22,7 @@ TINY = TrainRecipe(epochs=0, min_steps=15, batch_size=32)
 
 def test_digits_feature_net_is_accurate(digits_feature_net) -> None:
     assert digits_feature_net.test_accuracy >= 0.97
-    assert digits_feature_net.name.startswith("featcnn-v3:digits-")
+    assert digits_feature_net.name == "shipped-featcnn-v3:digits"
 
 
 def test_features_shape_and_dtype_handling(digits, digits_feature_net) -> None:
@@ -36,6 +36,7 @@ def test_training_is_deterministic(digits, tmp_path) -> None:
     a = get_feature_net(digits, cache_dir=tmp_path / "a", recipe=TINY)
     b = get_feature_net(digits, cache_dir=tmp_path / "b", recipe=TINY)
     assert not a.from_cache and not b.from_cache
+    assert a.name == f"local-featcnn-v3:digits-{dataset_fingerprint(digits, TINY)}"
     assert a.test_accuracy == b.test_accuracy
     assert torch.equal(a.features(digits.test.x), b.features(digits.test.x))
 

@@ -6,7 +6,7 @@ import scipy.linalg
 import torch
 
 from genlab.metrics import frechet_distance, kernel_inception_distance
-from genlab.metrics.frechet import gaussian_frechet, polynomial_mmd2
+from genlab.metrics.frechet import frechet_bootstrap_se, gaussian_frechet, polynomial_mmd2
 
 
 def _gaussian(n: int, dim: int, seed: int, shift: float = 0.0) -> torch.Tensor:
@@ -99,3 +99,23 @@ def test_kid_is_seeded_and_separates_distributions() -> None:
     other = kernel_inception_distance(a, c, subsets=20, subset_size=100)
     assert abs(same[0]) < 3 * same[1] + 1e-3
     assert other[0] > 10 * max(abs(same[0]), same[1])
+
+
+def test_bootstrap_se_matches_the_spread_over_fresh_draws() -> None:
+    """The bootstrap over one draw's samples estimates the sampling noise of FD: its SE
+    agrees with the standard deviation of FD over independent draws from the same
+    distribution (within the Monte Carlo error of both, ~30 %)."""
+    mix = torch.randn(8, 8, generator=torch.Generator().manual_seed(100), dtype=torch.float64)
+
+    def draw(n: int, seed: int, shift: float = 0.0) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(n, 8, generator=g, dtype=torch.float64) @ mix / 8**0.5 + shift
+
+    ref = draw(2000, 1000)
+    fresh = [frechet_distance(draw(200, s, shift=0.2), ref) for s in range(40)]
+    spread = float(torch.tensor(fresh).std())
+    se = frechet_bootstrap_se(draw(200, 7, shift=0.2), ref, draws=200)
+    assert 0.6 < se / spread < 1.6, (se, spread)
+    # more samples, smaller SE (about 1/sqrt(n))
+    se_big = frechet_bootstrap_se(draw(1600, 7, shift=0.2), ref, draws=200)
+    assert 0.2 < se_big / se < 0.55, (se_big, se)

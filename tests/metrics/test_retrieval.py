@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from genlab.metrics.retrieval import (
+    average_precisions,
     map_at_r,
     nearest_neighbours,
     recall_at_k,
@@ -34,6 +35,11 @@ def _naive_recall(emb: torch.Tensor, labels: list[int], k: int, distance: str) -
 
 
 def _naive_map_at_r(emb: torch.Tensor, labels: list[int], distance: str) -> float:
+    aps = _naive_aps(emb, labels, distance)
+    return sum(aps) / len(aps)
+
+
+def _naive_aps(emb: torch.Tensor, labels: list[int], distance: str) -> list[float]:
     aps = []
     for q in range(len(emb)):
         r = labels.count(labels[q]) - 1
@@ -46,7 +52,7 @@ def _naive_map_at_r(emb: torch.Tensor, labels: list[int], distance: str) -> floa
                 found += 1
                 ap += found / i
         aps.append(ap / r)
-    return sum(aps) / len(aps)
+    return aps
 
 
 def _random_data(seed: int, n: int = 60, d: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,7 +112,7 @@ def test_perfect_clustering_scores_one(distance: str) -> None:
     centres = 10.0 * torch.eye(5, dtype=torch.float64)
     emb = centres[labels] + 0.01 * torch.randn(40, 5, generator=g, dtype=torch.float64)
     scores = retrieval_scores(emb, labels, ks=(1, 4), distance=distance)
-    assert scores == {"recall@1": 1.0, "recall@4": 1.0, "map@r": 1.0}
+    assert scores == {"recall@1": 1.0, "recall@4": 1.0, "map@r": 1.0, "map@r_se": 0.0}
 
 
 def test_chunked_equals_unchunked() -> None:
@@ -131,7 +137,18 @@ def test_scores_agree_with_the_single_metrics() -> None:
     emb, labels = _random_data(5)
     scores = retrieval_scores(emb, labels, ks=(1, 2))
     recall = recall_at_k(emb, labels, (1, 2))
+    se = scores.pop("map@r_se")
     assert scores == {"recall@1": recall[1], "recall@2": recall[2], "map@r": map_at_r(emb, labels)}
+    aps = torch.tensor(_naive_aps(emb, labels.tolist(), "euclidean"), dtype=torch.float64)
+    assert se == pytest.approx(float(aps.std() / len(aps) ** 0.5), rel=1e-12)
+
+
+def test_per_query_average_precisions_match_the_naive_loop() -> None:
+    emb, labels = _random_data(7)
+    got = average_precisions(emb, labels)
+    want = _naive_aps(emb, labels.tolist(), "euclidean")
+    assert got.tolist() == pytest.approx(want, abs=1e-12)
+    assert len(got) == len(labels) - 1  # the lone query has no answer
 
 
 def test_float32_input_gives_the_float64_answer() -> None:

@@ -10,6 +10,7 @@ from PIL import Image
 
 from genlab.errors import TrainingDiverged
 from genlab.studies import Figure, Study, StudyResult, Table
+from genlab.studies.checks import fact
 
 NASTY = '<script>alert("x")</script> & "quoted" \'single\' <b>bold</b>'
 
@@ -25,9 +26,9 @@ def run_fake(budget: str, out: Path, device: str, data: str) -> StudyResult:
         study="fake",
         question=f"Does escaping work? {NASTY}",
         claim=f"Text is escaped: {NASTY}",
-        verdict="holds",
         summary="a see http://example.com/x in text is fine; only src/href matter",
         evidence={"tiny": 1.5e-15, "big": 123456789.0, "plain": 2.4376, "missing": None},
+        checks={"plain_positive": fact(2.4376, f"plain > 0 {NASTY}")},
         tables=[Table(f"table {NASTY}", ["name", "value"], [[NASTY, 1.0], ["n", None]], NASTY)],
         figures=[Figure("one.png", f"first {NASTY}"), Figure("two.png", "second")],
         protocol={

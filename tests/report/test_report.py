@@ -68,10 +68,19 @@ def test_text_is_escaped(page):
 
 def test_page_shows_claim_verdict_evidence_and_protocol(page):
     _, text = page
-    for fragment in ["Question.", "Claim.", "v-holds", "Evidence", "Protocol", "1.50e-15"]:
+    for fragment in [
+        "Question.",
+        "Claim.",
+        "v-holds",
+        "Evidence",
+        "Protocol",
+        "1.50e-15",
+        "Checks",
+    ]:
         assert fragment in text
     assert "budget_seen" in text and "quick" in text and "device_seen" in text
     assert "1.23e+08" in text and "2.438" in text and "–" in text  # formatted numbers
+    assert "plain_positive" in text and "effect 2.438 +- 0 against margin 0" in text
 
 
 def test_results_json_written_with_protocol(page):

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
 
 from genlab.studies import coupling as study
 from genlab.studies import get_study, run_study
+from genlab.studies.checks import Evidence, verdict_of
 from genlab.studies.density2d import DensitySettings, density_on_grid, gaussian_nats_per_dim
-from genlab.studies.jacobian import LAYERS, brute_logdet, check_logdet, loglog_slope, make_coupling
+from genlab.studies.jacobian import LAYERS, brute_logdet, check_logdet, loglog_fit, make_coupling
 
 
 @pytest.mark.parametrize("kind", LAYERS)
 @pytest.mark.parametrize("dim", [2, 3, 8, 17])
 def test_exact_logdet_agrees_with_brute_force(kind, dim):
-    check = check_logdet(kind, dim, examples=2, batch=8, repeats=1)
+    check = check_logdet(kind, dim, examples=2, repeats=1)
     assert check.max_abs_diff < 1e-6
     assert check.layer == kind and check.dim == dim
 
@@ -31,16 +33,27 @@ def test_layers_are_not_the_identity(kind):
     torch.testing.assert_close(brute_logdet(layer, x), logdet, atol=1e-10, rtol=0)
 
 
-def test_timing_returns_both_costs():
-    check = check_logdet("affine", 16, examples=2, batch=8, repeats=2)
+def test_timing_is_like_for_like():
+    check = check_logdet("affine", 16, examples=3, repeats=2)
     assert check.exact_s > 0 and check.brute_s > 0
     assert check.brute_s == pytest.approx(check.jacobian_s + check.slogdet_s)
+    assert len(check.log_ratios) == 3  # one paired ratio per example
+    geo = math.exp(sum(check.log_ratios) / 3)
+    assert check.brute_over_exact == pytest.approx(geo)
+    assert check.brute_over_exact_se is not None and check.brute_over_exact_se >= 0
+    assert check_logdet("affine", 4, examples=1, repeats=1).brute_over_exact_se is None
 
 
-def test_loglog_slope_recovers_the_exponent():
+def test_loglog_fit_recovers_the_exponent_and_its_error():
     dims = [64, 128, 256, 512]
-    assert loglog_slope(dims, [3e-9 * d**3 for d in dims]) == pytest.approx(3.0)
-    assert loglog_slope(dims, [1e-6 * d for d in dims]) == pytest.approx(1.0)
+    cubic = loglog_fit(dims, [3e-9 * d**3 for d in dims])
+    assert cubic.p == pytest.approx(3.0) and cubic.se == pytest.approx(0.0, abs=1e-9)
+    assert loglog_fit(dims, [1e-6 * d for d in dims]).p == pytest.approx(1.0)
+    noisy = loglog_fit(
+        dims, [1e-6 * d * f for d, f in zip(dims, [1.3, 0.8, 1.2, 0.9], strict=True)]
+    )
+    assert 0.8 < noisy.p < 1.2 and 0.01 < noisy.se < 0.5
+    assert loglog_fit([64, 128], [1.0, 2.0]).se is None  # two points: no residual
 
 
 def test_gaussian_baseline_is_the_closed_form():
@@ -65,6 +78,65 @@ def test_density_grid_mass_of_a_known_density():
     assert mass == pytest.approx(1.0, abs=1e-3)
 
 
+def planted(diff=1e-14, exact_p=0.3, gap=1.2, se=0.05) -> Evidence:
+    """Evidence with exactly the names the checks read: every layer gets the same exact
+    exponent and gap (with SE ``se``)."""
+    ev = {"max_abs_logdet_diff_nats": diff, "max_abs_logdet_diff_nats_se": 0.0}
+    for k in LAYERS:
+        ev[f"exact_cost_exponent_{k}"], ev[f"exact_cost_exponent_{k}_se"] = exact_p, se
+        ev[f"brute_minus_exact_exponent_{k}"] = gap
+        ev[f"brute_minus_exact_exponent_{k}_se"] = se
+    return Evidence(ev)
+
+
+def test_planted_success_holds():
+    found = study.checks(planted())
+    assert verdict_of(found) == "holds"
+    assert {c.status for c in found.values()} == {"pass"}
+
+
+@pytest.mark.parametrize(
+    ("plant", "failed"),
+    [
+        ({"diff": 0.05}, "logdet_agrees"),  # a wrong log-det: 0.05 nats off
+        ({"exact_p": 2.0}, "exact_cost_linear_affine"),  # a quadratic "exact" cost
+        ({"gap": 0.0}, "brute_grows_faster_spline"),  # brute force no steeper than exact
+    ],
+)
+def test_planted_failure_does_not_hold(plant, failed):
+    found = study.checks(planted(**plant))
+    assert verdict_of(found) == "does not hold"
+    assert found[failed].status == "fail"
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        {"exact_p": 1.25, "se": 0.1},  # within 2 SE of the linear bound
+        {"gap": 0.4, "se": 0.2},  # within 2 SE of the gap margin
+    ],
+)
+def test_planted_effect_within_noise_is_undecided(plant):
+    found = study.checks(planted(**plant))
+    assert verdict_of(found) == "undecided"
+    assert "fail" not in {c.status for c in found.values()}
+
+
+def test_unmeasured_exponent_is_undecided():
+    ev = planted()
+    ev["brute_minus_exact_exponent_additive_se"] = None  # a fit on two dimensions
+    found = study.checks(ev)
+    assert found["brute_grows_faster_additive"].status == "undecided"
+
+
+@pytest.mark.parametrize("name", sorted(planted()))
+def test_every_name_the_checks_read_is_required(name):
+    ev = planted()
+    del ev[name]
+    with pytest.raises(KeyError):
+        study.checks(ev)
+
+
 TINY = study.CouplingSettings(
     dims=(2, 4, 8),
     examples=1,
@@ -78,8 +150,15 @@ def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
     result = run_study("coupling", "quick", tmp_path / "c", device.type)
     saved = json.loads((tmp_path / "c" / "results.json").read_text())
     assert saved["study"] == "coupling" and saved["claim"] == study.CLAIM
-    assert saved["verdict"] in ("holds", "does not hold", "inconclusive at this budget")
+    assert saved["verdict"] in ("holds", "does not hold", "undecided")
+    assert saved["verdict"] == result.verdict and saved["verdict_text"]
+    assert set(saved["checks"]) == set(study.checks(result.evidence))
+    for check in saved["checks"].values():
+        assert {"effect", "se", "margin", "status"} <= set(check), check
+    assert saved["checks"]["logdet_agrees"]["status"] == "pass"
     assert saved["evidence"]["max_abs_logdet_diff_nats"] < 1e-6
+    shown = [k for k in saved["evidence"] if k.startswith("brute_over_exact_at_max_dim_")]
+    assert len(shown) == 2 * len(LAYERS)  # each ratio with its SE
     for key in [
         "exact_cost_exponent_spline",
         "brute_cost_exponent_affine",

@@ -9,6 +9,7 @@ import pytest
 
 from genlab.studies import get_study, run_study
 from genlab.studies import reverse_steps as study
+from genlab.studies.checks import verdict_of
 
 TINY = study.StepsSettings(
     train_steps=12,
@@ -40,7 +41,9 @@ def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
     assert len(rows) == 1 + 3 * 3 + 1 + 1
     for fig in saved["figures"]:
         assert (tmp_path / "r" / fig["file"]).read_bytes()[:4] == b"\x89PNG"
-    assert saved["verdict"] in ("holds", "inconclusive at this budget", "does not hold")
+    assert saved["verdict"] in ("holds", "undecided", "does not hold")
+    for check in saved["checks"].values():  # each with its numbers (None: not measured)
+        assert {"effect", "se", "margin", "status", "text"} <= check.keys()
 
 
 def test_registered():
@@ -51,8 +54,12 @@ def test_registered():
 def _scored_rows() -> tuple[dict, dict[str, float]]:
     """Rows of every checked (sampler, NFE) with chosen FDs, and a floor."""
     fds = {("oneshot", 1): 40.0, ("dpmpp", 20): 4.0, ("ddpm", 1000): 2.0, ("ddpm", 10): 9.0}
+    fds |= {("ddpm", 100): 2.5}
     fds |= {("ddim", 20): 3.0, ("ddim", 2): 8.0}
-    rows = {key: {"fd": v, "kid": 0.0, "precision": 0.5, "recall": 0.5} for key, v in fds.items()}
+    rows = {
+        key: {"fd": v, "fd_se": 0.05 * v, "kid": 0.0, "precision": 0.5, "recall": 0.5}
+        for key, v in fds.items()
+    }
     for r in rows.values():
         r |= {"sharpness": 1.0, "seconds_per_image": 0.1}
     floor = {"fd": 1.5, "kid": 0.0, "precision": 0.9, "recall": 0.9}
@@ -64,13 +71,15 @@ def test_the_verdict_is_the_seeds_claim_and_the_solver_gap_is_reported_beside_it
     from 1000 ancestral steps does not, but its ratio is evidence and in the summary."""
     rows, floor = _scored_rows()
     ev = study._evidence(rows, floor)
-    assert set(study.checks(ev)) == {"oneshot_far_worse", "more_steps_help"}
-    assert all(study.checks(ev).values())
+    names = {"oneshot_far_worse", "ancestral_more_steps_help", "ddim_more_steps_help"}
+    assert set(study.checks(ev)) == names
+    assert verdict_of(study.checks(ev)) == "holds"
     assert ev["dpmpp_20_over_ddpm_1000"] == pytest.approx(2.0)
     text = study.summary(ev, floor)
     assert "20 calls is 2.00x the FD of 1000 ancestral steps, outside the 25% target" in text
     ev["ddim_20_fd"] = 9.0  # more steps made DDIM worse: the claim's check fails
-    assert study.checks(ev)["more_steps_help"] is False
+    assert study.checks(ev)["ddim_more_steps_help"].status == "fail"
+    assert verdict_of(study.checks(ev)) == "does not hold"
 
 
 def test_the_solver_ratio_averages_noise_draws_and_says_when_fd_cannot_resolve_it():

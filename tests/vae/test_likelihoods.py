@@ -59,7 +59,7 @@ NORMALISED = [
     ("discretized_logistic", 256, {"min_log_scale": None}),
     ("discretized_logistic", 256, {}),
     ("categorical", 17, {}),
-    ("gaussian", 17, {"variance": None, "binned": True}),
+    ("gaussian", 17, {"variance": None}),
 ]
 
 
@@ -143,17 +143,42 @@ def test_logistic_gradients_finite_at_extremes():
 @pytest.mark.parametrize("variance", [0.3, None])
 def test_gaussian_density_matches_torch_normal(variance):
     gen = torch.Generator().manual_seed(1)
-    levels, n, d = 256, 5, 7
-    k = torch.randint(0, levels, (n, d), generator=gen)
+    n, d = 5, 7
+    y = 2.0 * torch.rand(n, d, generator=gen, dtype=D64) - 1.0
     mu = torch.randn(n, d, generator=gen, dtype=D64)
     logvar = torch.randn(n, d, generator=gen, dtype=D64) if variance is None else None
-    lik = Gaussian(levels, variance=variance)
+    lik = Gaussian(None, variance=variance)
     params = mu.unsqueeze(1) if logvar is None else torch.stack([mu, logvar], dim=1)
     assert lik.params_per_dim == params.shape[1]
     std = math.sqrt(variance) if logvar is None else (0.5 * logvar).exp()
-    y = -1.0 + 2.0 * k.double() / (levels - 1)
     want = torch.distributions.Normal(mu, std).log_prob(y).sum(1)
-    torch.testing.assert_close(lik.log_prob(k, params), want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(lik.log_prob(y, params), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("variance", [1.0, 1e-4, None])
+def test_gaussian_on_discrete_data_is_the_binned_probability(variance):
+    """On discrete data the Gaussian integrates its density over each bin, by the CDF
+    (torch's Normal, an independent computation): never above 0 nats, however small
+    sigma is; an unbinned density is refused."""
+    gen = torch.Generator().manual_seed(4)
+    levels, n, d = 17, 6, 5
+    k = torch.randint(0, levels, (n, d), generator=gen)
+    y = -1.0 + 2.0 * k.double() / (levels - 1)
+    mu = y + 0.01 * torch.randn(n, d, generator=gen, dtype=D64)
+    logvar = torch.full_like(mu, -9.0) if variance is None else None
+    lik = make_likelihood("gaussian", levels, variance=variance)
+    params = mu.unsqueeze(1) if logvar is None else torch.stack([mu, logvar], dim=1)
+    std = (0.5 * logvar).exp() if logvar is not None else math.sqrt(variance)
+    normal = torch.distributions.Normal(mu, std)
+    half = 1.0 / (levels - 1)
+    upper = torch.where(k == levels - 1, torch.ones_like(y), normal.cdf(y + half))
+    lower = torch.where(k == 0, torch.zeros_like(y), normal.cdf(y - half))
+    want = (upper - lower).log().sum(1)
+    got = lik.log_prob(k, params)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    assert (got <= 1e-9).all()
+    with pytest.raises(ValueError, match="not a probability"):
+        Gaussian(levels, variance=variance, binned=False)
 
 
 def test_gaussian_continuous_data_pass_through():

@@ -140,7 +140,9 @@ def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
     from genlab.inference import check_metrics, evaluate_run, read_samples
     from genlab.runs import load_run
 
-    loaded = load_run(args.run, device=_device(args.device))
+    evaluation = {k: v for k, v in overrides.items() if k.startswith("model.")}
+    overrides = {k: v for k, v in overrides.items() if not k.startswith("model.")}
+    loaded = load_run(args.run, device=_device(args.device), evaluation=evaluation)
     chosen = args.metrics or DEFAULT_EVAL[get_family(loaded.config.family).kind]
     metrics = [m.strip() for m in chosen.split(",") if m.strip()]
     check_metrics(metrics)
@@ -160,14 +162,17 @@ def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
         progress=not args.quiet,
     )
     if args.json:  # strict JSON: a non-finite number becomes null
-        print(json.dumps({k: v if math.isfinite(v) else None for k, v in result.items()}))
+        strict = {
+            k: v if isinstance(v, str) or math.isfinite(v) else None for k, v in result.items()
+        }
+        print(json.dumps(strict))
         return
     print(
         f"{args.run}: {loaded.config.family} on {loaded.meta.name}, {loaded.weights} weights, "
         "reference = test split"
     )
     for key, value in result.items():
-        print(f"  {key:28s} {value:.6g}")
+        print(f"  {key:28s} {value}" if isinstance(value, str) else f"  {key:28s} {value:.6g}")
     if "bpd" in result:
         from genlab.metrics import estimator_of
 
@@ -183,7 +188,7 @@ def cmd_study(args: argparse.Namespace, _extra: dict[str, str]) -> None:
     from genlab.studies import RESULTS_FILE, run_study
 
     result = run_study(args.name, args.budget, Path(args.out), args.device, data=args.data)
-    print(f"{args.name}: {result.verdict}")
+    print(f"{args.name}: {result.verdict_text}")
     print(f"  claim: {result.claim}")
     print(f"  {result.summary}")
     print(f"  results: {Path(args.out) / RESULTS_FILE}")

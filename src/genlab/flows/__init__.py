@@ -10,7 +10,8 @@ from genlab.flows.model import FlowConfig, FlowModel, FlowSampling
 __all__ = ["FAMILY", "LARGE_IMAGES", "FlowConfig", "FlowModel", "FlowSampling"]
 
 # images of more than FLAT_MAX values (28x28, 3x32x32): chosen on Fashion-MNIST by
-# validation bits/dim at equal CPU time (benchmarks/flow_defaults_fashion.py); the run
+# validation bits/dim at equal CPU time (benchmarks/flow_defaults_fashion.py; its results
+# file records only realnvp's candidates and this glow's curve, see README); the run
 # takes ~30 minutes of one CPU thread at 28x28 (~130 images/s); 10 minutes (1250 steps)
 # reach 3.25 test bits/dim (benchmarks/fashion_quality.py)
 LARGE_IMAGES: Overrides = {
@@ -55,7 +56,8 @@ FAMILY = Family(
         "train.select": "best",
     },
     data_defaults=data_defaults,
-    # validation every 100 steps: on 1437 images the best test value comes early
+    # validation every 100 steps: on 1437 images the best validation value can come early
+    # (glow's best_step in benchmarks/results/flow_quality_digits.json)
     presets={"digits": {"train.eval_every": 100}},
     description="normalizing flows (realnvp, glow, nsf), none|uniform|variational dequantization",
     sampling=FlowSampling,

@@ -16,7 +16,11 @@ import torch
 from genlab.data.dataset import Dataset, Split
 from genlab.errors import GenlabError
 from genlab.metrics.features import get_feature_net
-from genlab.metrics.frechet import frechet_distance, kernel_inception_distance
+from genlab.metrics.frechet import (
+    frechet_bootstrap_se,
+    frechet_distance,
+    kernel_inception_distance,
+)
 from genlab.metrics.prdc import precision_recall
 from genlab.metrics.sharpness import sharpness_ratio
 
@@ -37,7 +41,8 @@ def evaluate_samples(
 ) -> dict[str, float]:
     """Score ``samples`` (N, *dataset.shape) against the ``reference`` split.
 
-    Returns the requested numbers among ``fd``, ``kid`` and ``kid_std``,
+    Returns the requested numbers among ``fd`` and ``fd_se`` (bootstrap over the
+    samples, :func:`~genlab.metrics.frechet.frechet_bootstrap_se`), ``kid`` and ``kid_std``,
     ``precision`` and ``recall`` (k=3), ``sharpness`` (HF energy ratio), plus
     ``n_samples``, ``n_reference`` and ``feature_net_test_accuracy`` (NaN for
     vector data, whose features are the raw coordinates). ``generator`` draws
@@ -86,6 +91,7 @@ def _feature_metrics(
     out: dict[str, float] = {}
     if "fd" in wanted:
         out["fd"] = frechet_distance(fake, real)
+        out["fd_se"] = frechet_bootstrap_se(fake, real)
     if "kid" in wanted:
         out["kid"], out["kid_std"] = kernel_inception_distance(fake, real, generator=generator)
     if "pr" in wanted:

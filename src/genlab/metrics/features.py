@@ -5,12 +5,18 @@ small CNN classifier, trained deterministically (fixed seed, CPU, one thread,
 ±1 pixel random shifts, label smoothing) on its train split only, for a number
 of steps set by the split's size and image shape (:func:`train_steps`). Its
 penultimate activations (128 features) are the feature space, in the spirit of
-Heusel et al. 2017 (FID with Inception pool3). Weights are cached with
-safetensors under ``<cache>/features/<dataset>-<fingerprint>.safetensors``; the
-fingerprint hashes the train images, labels, :data:`ARCH_VERSION` and the
-training recipe, so a changed dataset or architecture never reuses stale weights.
-The test accuracy is measured once after training and only reported, never used
-to choose anything.
+Heusel et al. 2017 (FID with Inception pool3).
+
+For digits and Fashion-MNIST the weights ship with genlab (:mod:`genlab.metrics.shipped`,
+SHA-256 checked at load): a float reduction's order differs between CPUs and library
+builds, so "deterministic" training still gives slightly different weights on another
+machine, and FDs would not compare between users. Any other dataset (or recipe) trains
+its own network locally, and its name says so (``local-...`` against ``shipped-...``).
+Local weights are cached with safetensors under
+``<cache>/features/<dataset>-<fingerprint>.safetensors``; the fingerprint hashes the
+train images, labels, :data:`ARCH_VERSION` and the training recipe, so a changed
+dataset or architecture never reuses stale weights. The test accuracy is measured once
+after training and only reported, never used to choose anything.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from genlab.atomic import write_atomic
 from genlab.data.dataset import Dataset, Split
 from genlab.data.scaling import to_centered
 from genlab.errors import GenlabError
+from genlab.metrics.shipped import find_shipped
 
 __all__ = [
     "ARCH_VERSION",
@@ -43,6 +50,7 @@ __all__ = [
     "TrainRecipe",
     "epoch_batches",
     "get_feature_net",
+    "save_weights",
     "shift_augment",
     "train_classifier",
     "train_steps",
@@ -66,9 +74,10 @@ class FeatureCNN(nn.Module):
 
     conv32 -> maxpool 2 -> conv64 -> maxpool 2 -> conv128 (3x3 conv + BatchNorm +
     ReLU each), the (128, H/4, W/4) map average-pooled to at most 8x8, flattened,
-    then linear -> 128 + BatchNorm + ReLU: the features. Keeping the layout
-    (rather than a global average) is what takes Fashion-MNIST past 91%: where a
-    collar or a sleeve is tells the classes apart. Needs H, W >= 4.
+    then linear -> 128 + BatchNorm + ReLU: the features. The layout is kept (rather
+    than a global average) because where a collar or a sleeve is tells Fashion-MNIST's
+    classes apart; that choice was compared on test accuracy in an earlier session,
+    and comparing it on a held-out part of train is pending. Needs H, W >= 4.
     """
 
     def __init__(self, channels: int, height: int, width: int, num_classes: int) -> None:
@@ -238,7 +247,9 @@ class FeatureNet:
     """A trained feature extractor for one dataset (or the identity for vector data).
 
     Attributes:
-        name: e.g. ``"featcnn-v3:digits-1a2b3c4d5e6f7a8b"`` or ``"identity"``.
+        name: ``"shipped-featcnn-v3:digits"`` (weights shipped with genlab),
+            ``"local-featcnn-v3:cifar10-1a2b3c4d5e6f7a8b"`` (trained on this machine, with
+            the fingerprint of its data and recipe) or ``"identity"``.
         test_accuracy: classifier accuracy on the test split (NaN for identity).
         from_cache: True when the weights were loaded rather than trained here.
     """
@@ -277,8 +288,11 @@ def get_feature_net(
     cache_dir: str | os.PathLike[str] | None = None,
     recipe: TrainRecipe | None = None,
     progress: bool = True,
+    shipped: bool = True,
 ) -> FeatureNet:
-    """The feature network of ``dataset``: loaded from the cache, else trained and cached.
+    """The feature network of ``dataset``: the weights shipped with genlab when they were
+    trained on this train split with this recipe (and ``shipped``), else loaded from the
+    local cache, else trained and cached.
 
     Training runs on CPU with a fixed seed, so the weights do not depend on
     ``device`` (where :meth:`FeatureNet.features` then runs). ``recipe`` (default
@@ -292,15 +306,24 @@ def get_feature_net(
     if dataset.train.y is None or dataset.test.y is None:
         raise GenlabError("fd/kid need a labelled dataset to train the feature network")
     fingerprint = dataset_fingerprint(dataset, recipe)
-    path = cache_path(dataset.name, fingerprint, cache_dir)
     net = _new_net(dataset, recipe.seed)
+    found = find_shipped(ARCH_VERSION, dataset.name, fingerprint) if shipped else None
+    if found is not None:
+        accuracy = _load(net, found.verified_path())
+        if accuracy is None:
+            raise GenlabError(f"shipped feature weights {found.path} are unreadable; reinstall")
+        net = net.to(device if device is not None else "cpu")
+        return FeatureNet(
+            net, dataset.levels, name=found.name, test_accuracy=accuracy, from_cache=True
+        )
+    path = cache_path(dataset.name, fingerprint, cache_dir)
     accuracy = _load(net, path)
     from_cache = accuracy is not None
     if accuracy is None:
         accuracy = train_classifier(net, dataset, recipe, progress=progress)
-        _save(net, path, accuracy)
+        save_weights(net, path, accuracy)
     net = net.to(device if device is not None else "cpu")
-    name = f"{ARCH_VERSION}:{dataset.name}-{fingerprint}"
+    name = f"local-{ARCH_VERSION}:{dataset.name}-{fingerprint}"
     return FeatureNet(net, dataset.levels, name=name, test_accuracy=accuracy, from_cache=from_cache)
 
 
@@ -346,7 +369,7 @@ def _load(net: FeatureCNN, path: Path) -> float | None:
         return None
 
 
-def _save(net: FeatureCNN, path: Path, accuracy: float) -> None:
+def save_weights(net: FeatureCNN, path: Path, accuracy: float) -> None:
     """Write weights atomically (temp file, then rename) with the accuracy as metadata."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}

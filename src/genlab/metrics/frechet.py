@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["frechet_distance", "gaussian_frechet", "kernel_inception_distance", "polynomial_mmd2"]
+__all__ = [
+    "frechet_bootstrap_se",
+    "frechet_distance",
+    "gaussian_frechet",
+    "kernel_inception_distance",
+    "polynomial_mmd2",
+]
+
+BOOTSTRAP_DRAWS = 100
 
 
 def gaussian_frechet(
@@ -49,6 +57,32 @@ def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     assert len(feats_a) > 1 and len(feats_b) > 1, (len(feats_a), len(feats_b))
     a, b = feats_a.double(), feats_b.double()
     return gaussian_frechet(a.mean(0), torch.cov(a.T), b.mean(0), torch.cov(b.T))
+
+
+def frechet_bootstrap_se(
+    feats_a: torch.Tensor,
+    feats_b: torch.Tensor,
+    *,
+    draws: int = BOOTSTRAP_DRAWS,
+    generator: torch.Generator | None = None,
+) -> float:
+    """Standard error of ``frechet_distance(feats_a, feats_b)`` over the samples ``a``.
+
+    The rows of ``feats_a`` (N_a, F) are resampled with replacement ``draws`` times
+    (Efron's bootstrap) and the FD recomputed against the fixed reference ``feats_b``;
+    the SE is the standard deviation of those FDs. The reference is held fixed because
+    every model compared in one table is scored against the same one, so its noise is
+    shared. ``generator`` draws the resamples (seed 0 when None).
+    """
+    assert draws >= 2 and len(feats_a) > 1, (draws, len(feats_a))
+    gen = generator or torch.Generator().manual_seed(0)
+    a, b = feats_a.double().cpu(), feats_b.double().cpu()
+    mu_b, cov_b = b.mean(0), torch.cov(b.T)
+    fds = []
+    for _ in range(draws):
+        pick = a[torch.randint(len(a), (len(a),), generator=gen)]
+        fds.append(gaussian_frechet(pick.mean(0), torch.cov(pick.T), mu_b, cov_b))
+    return float(torch.tensor(fds).std())
 
 
 def polynomial_mmd2(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

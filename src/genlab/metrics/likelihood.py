@@ -27,6 +27,7 @@ __all__ = [
     "bits_per_dim",
     "estimator_of",
     "model_bits_per_dim",
+    "model_device",
     "score_bits_per_dim",
 ]
 
@@ -109,7 +110,7 @@ def score_bits_per_dim(
     the model's parameter device). ``batch_size`` defaults to about 32k values a batch
     (500 digits, 40 images of 28x28), so the bar moves and memory stays small.
     """
-    dev = torch.device(device) if device is not None else _model_device(model)
+    dev = torch.device(device) if device is not None else model_device(model)
     size = batch_size or max(1, min(500, 32_768 // max(1, meta.dims)))
     started = time.perf_counter()
     bar = tqdm(
@@ -146,7 +147,7 @@ def model_bits_per_dim(
     return score_bits_per_dim(model, x, meta, batch_size=batch_size, device=device).bpd
 
 
-def _model_device(model: object) -> torch.device:
+def model_device(model: object) -> torch.device:
     if isinstance(model, torch.nn.Module):
         for p in model.parameters():
             return p.device

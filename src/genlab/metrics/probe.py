@@ -25,7 +25,15 @@ from genlab.metrics.distances import Distance, DistanceName
 from genlab.metrics.retrieval import nearest_neighbours
 from genlab.threads import limit_native_threads
 
-__all__ = ["C_GRID", "ProbeResult", "knn_accuracy", "label_subset", "linear_probe", "majority_vote"]
+__all__ = [
+    "C_GRID",
+    "ProbeResult",
+    "knn_accuracy",
+    "label_subset",
+    "linear_probe",
+    "majority_vote",
+    "probe_correct",
+]
 
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 _CV_FOLDS = 3  # cross-validate C only when every class has at least this many train samples
@@ -62,6 +70,21 @@ def linear_probe(
     smaller C, the stronger regularisation); with fewer than 3 train samples in
     some class, C = 1. Test embeddings (M, D) are only used for the final score.
     """
+    return probe_correct(train_emb, train_y, test_emb, test_y, Cs=Cs, max_iter=max_iter)[0]
+
+
+def probe_correct(
+    train_emb: torch.Tensor,
+    train_y: torch.Tensor,
+    test_emb: torch.Tensor,
+    test_y: torch.Tensor,
+    *,
+    Cs: Sequence[float] = C_GRID,
+    max_iter: int = 1000,
+) -> tuple[ProbeResult, torch.Tensor]:
+    """:func:`linear_probe` (the same fit), and which test items it classifies correctly:
+    bool (M,), for standard errors over test items and paired differences between two
+    classifiers scored on the same items."""
     limit_native_threads()  # scikit-learn's BLAS and OpenMP pools: torch's thread count
     x_train, y_train = _numpy(train_emb), train_y.cpu().numpy()
     counts = np.unique(y_train, return_counts=True)[1]
@@ -71,8 +94,9 @@ def linear_probe(
     if counts.min() >= _CV_FOLDS:
         C, cv_accuracy = _choose_c(x_train, y_train, Cs, max_iter)
     model = _probe(C, max_iter).fit(x_train, y_train)
-    accuracy = float((model.predict(_numpy(test_emb)) == test_y.cpu().numpy()).mean())
-    return ProbeResult(accuracy=accuracy, C=C, cv_accuracy=cv_accuracy)
+    correct = torch.from_numpy(model.predict(_numpy(test_emb)) == test_y.cpu().numpy())
+    accuracy = float(correct.double().mean())
+    return ProbeResult(accuracy=accuracy, C=C, cv_accuracy=cv_accuracy), correct
 
 
 def knn_accuracy(

@@ -15,12 +15,14 @@ index (what a stable sort gives). Distances are those of :mod:`genlab.metrics.di
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 
 from genlab.metrics.distances import Distance, DistanceName, as_distance
 
 __all__ = [
+    "average_precisions",
     "map_at_r",
     "nearest_neighbours",
     "recall_at_k",
@@ -125,6 +127,19 @@ def map_at_r(
     return _scores(embeddings, labels, (), True, distance, chunk_size)["map@r"]
 
 
+def average_precisions(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    distance: Distance | DistanceName = "euclidean",
+    chunk_size: int = _CHUNK,
+) -> torch.Tensor:
+    """(Q,) float64 AP@R of each query with R > 0, in index order; their mean is
+    :func:`map_at_r`. Two embeddings of the same items give paired APs, whose per-query
+    difference has a smaller standard error than the two MAP@Rs' SEs combined."""
+    return _scores(embeddings, labels, (), True, distance, chunk_size)["ap@r"]
+
+
 def retrieval_scores(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
@@ -133,12 +148,15 @@ def retrieval_scores(
     distance: Distance | DistanceName = "euclidean",
     chunk_size: int = _CHUNK,
 ) -> dict[str, float]:
-    """{"recall@k": ... for k in ks, "map@r": ...} of embeddings (N, D) with labels (N,).
+    """{"recall@k": ... for k in ks, "map@r": ..., "map@r_se": ...} of embeddings (N, D)
+    with labels (N,); ``map@r_se`` is the standard error of the mean over queries.
 
     One pass over the distances for all of them; see :func:`recall_at_k` and
     :func:`map_at_r`.
     """
-    return _scores(embeddings, labels, ks, True, distance, chunk_size)
+    scores = _scores(embeddings, labels, ks, True, distance, chunk_size)
+    del scores["ap@r"]
+    return scores
 
 
 def _scores(
@@ -162,7 +180,7 @@ def _scores(
         raise ValueError("ks is empty; give at least one k, e.g. ks=(1,)")
     depth = max([*ks, int(r.max())] if with_map else ks)  # neighbours needed per query
     hits = dict.fromkeys(ks, 0)
-    ap_sum = 0.0
+    aps: list[torch.Tensor] = []
     chunks = _neighbour_chunks(
         embeddings, embeddings, depth, distance=distance, chunk_size=chunk_size, exclude_self=True
     )
@@ -173,11 +191,15 @@ def _scores(
         for k in ks:
             hits[k] += int(hit_within[:, k - 1].sum())
         if with_map:
-            ap_sum += float(_average_precision_at_r(rel, r_chunk).sum())
+            aps.append(_average_precision_at_r(rel, r_chunk)[r_chunk > 0].cpu())
     queries = int((r > 0).sum())
-    scores = {f"recall@{k}": hits[k] / queries for k in ks}
+    scores: dict[str, Any] = {f"recall@{k}": hits[k] / queries for k in ks}
     if with_map:
-        scores["map@r"] = ap_sum / queries
+        per_query = torch.cat(aps)  # (queries,)
+        scores["map@r"] = float(per_query.mean())
+        # SE of the mean over queries (a query's AP is its own item; 0 with one query)
+        scores["map@r_se"] = float(per_query.std() / queries**0.5) if queries > 1 else 0.0
+        scores["ap@r"] = per_query
     return scores
 
 

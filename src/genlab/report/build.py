@@ -9,6 +9,7 @@ under ``OUT``: a report for a second dataset into the same ``OUT`` adds its line
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -87,7 +88,15 @@ def build_report(
     path = folder / INDEX
     write_atomic(path, render_report(entries, title=f"genlab studies on {data}", meta=meta))
     verdicts = {e.name: e.result.verdict if e.result else "failed" for e in entries}
-    summary = {"data": data, "meta": meta, "verdicts": verdicts}
+    summary = {
+        "data": data,
+        "meta": meta,
+        "budget": budget,
+        "jobs": jobs,
+        "minutes": round(minutes, 1),
+        "machine": f"{resolved}, {os.cpu_count()} cores",
+        "verdicts": verdicts,
+    }
     write_atomic(folder / SUMMARY, json.dumps(summary, indent=2) + "\n")
     index = write_index(out)
     say("report", f"{path} ({minutes:.1f} min); index of every dataset: {index}")

@@ -28,7 +28,7 @@ section { margin-top: 2.5em; }
 .verdict { display: inline-block; padding: 0.1em 0.6em; border-radius: 1em; color: #fff;
            font-size: 0.75em; vertical-align: middle; font-weight: 600; }
 .v-holds { background: #1a7f37; } .v-does-not-hold { background: #cf222e; }
-.v-inconclusive { background: #bf8700; } .v-failed { background: #6e7781; }
+.v-undecided { background: #bf8700; } .v-failed { background: #6e7781; }
 .claim { background: #f6f8fa; border-left: 4px solid #0969da; padding: 0.6em 1em; }
 table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.88em; }
 th, td { border: 1px solid #d0d7de; padding: 0.25em 0.6em; text-align: left; }
@@ -100,7 +100,7 @@ def _slug(name: str) -> str:
 
 
 def _verdict_badge(verdict: str) -> str:
-    kind = {"holds": "holds", "does not hold": "does-not-hold"}.get(verdict, "inconclusive")
+    kind = {"holds": "holds", "does not hold": "does-not-hold"}.get(verdict, "undecided")
     if verdict == "failed":
         kind = "failed"
     return f'<span class="verdict v-{kind}">{_e(verdict)}</span>'
@@ -116,6 +116,17 @@ def _table(table: Table) -> str:
 def _pairs(title: str, values: dict[str, Any], cls: str) -> str:
     rows = "".join(f"<tr><td><code>{_e(k)}</code></td>{_td(v)}</tr>" for k, v in values.items())
     return f'<h3>{_e(title)}</h3><table class="{cls}">{rows}</table>'
+
+
+def _checks(r: StudyResult) -> str:
+    """The claim's checks: each effect with its SE, margin and status (2 SE decide)."""
+    head = "".join(f"<th>{h}</th>" for h in ("check", "claim", "measured", "status"))
+    rows = "".join(
+        f"<tr><td><code>{_e(name)}</code></td><td>{_e(c.text)}</td><td>{_e(c.describe())}"
+        f"</td><td>{_e(c.status)}</td></tr>"
+        for name, c in r.checks.items()
+    )
+    return f'<h3>Checks</h3><table class="checks"><tr>{head}</tr>{rows}</table>'
 
 
 def _figure(folder: Path, file: str, caption: str) -> str:
@@ -142,7 +153,8 @@ def _section(entry: ReportEntry) -> str:
         f"<h2>{_e(r.study)} {_verdict_badge(r.verdict)}</h2>",
         f"<p><b>Question.</b> {_e(r.question)}</p>",
         f'<p class="claim"><b>Claim.</b> {_e(r.claim)}</p>',
-        f"<p><b>Verdict: {_e(r.verdict)}.</b> {_e(r.summary)}</p>",
+        f"<p><b>Verdict: {_e(r.verdict_text)}.</b> {_e(r.summary)}</p>",
+        _checks(r),
         *(_figure(entry.folder, f.file, f.caption) for f in r.figures),
         *(_table(t) for t in r.tables),
         _pairs("Evidence", r.evidence, "evidence"),

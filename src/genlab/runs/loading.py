@@ -6,15 +6,16 @@ are (see :mod:`genlab.train.run_folder`), so a read-only run loads like any othe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from genlab.config import RunConfig
+from genlab.config import RunConfig, from_dict, nest, to_dict
 from genlab.data.dataset import DataMeta
-from genlab.errors import CheckpointError
+from genlab.errors import CheckpointError, GenlabError
 from genlab.family import get_family
 from genlab.runs.config import parse_config
 from genlab.train.checkpoint import fit_problem
@@ -39,15 +40,24 @@ def build_model(cfg: RunConfig, meta: DataMeta) -> nn.Module:
 
 
 def load_run(
-    run: str | Path, *, weights: Weights = "auto", device: str | torch.device = "cpu"
+    run: str | Path,
+    *,
+    weights: Weights = "auto",
+    device: str | torch.device = "cpu",
+    evaluation: Mapping[str, str] | None = None,
 ) -> LoadedRun:
     """Rebuild a run's model from its folder, in eval mode; nothing in the folder changes.
 
     ``weights="auto"`` takes the validation-selected weights (best) when the run kept
-    them, else the EMA weights, else the raw ones.
+    them, else the EMA weights, else the raw ones. ``evaluation`` overrides the model's
+    evaluation keys, ``model.nll_*`` (importance samples, dequantization draws,
+    timesteps of the bound: how ``nll`` is estimated, never what was trained), e.g.
+    ``{"model.nll_draws": "8"}``; any other key is an error.
     """
     folder = RunFolder(run)
     cfg, meta = folder.read_config(parse_config)
+    if evaluation:
+        cfg = _with_evaluation_keys(cfg, evaluation)
     model = get_family(cfg.family).build(cfg.model, meta)
     name = folder.choose_weights(weights)
     try:
@@ -58,6 +68,19 @@ def load_run(
             f"{folder.config_path.name} ({fit_problem(err)}); restore it or retrain the run"
         ) from None
     return LoadedRun(cfg, meta, model.to(device).eval(), name)
+
+
+def _with_evaluation_keys(cfg: RunConfig, keys: Mapping[str, str]) -> RunConfig:
+    """``cfg`` with ``model.nll_*`` keys replaced (typed and range-checked as in training)."""
+    wrong = [k for k in keys if not k.startswith("model.nll_")]
+    if wrong:
+        raise GenlabError(
+            f"{', '.join(wrong)}: only the model's evaluation keys (model.nll_*) can change "
+            "after training"
+        )
+    merged = {**to_dict(cfg.model), **nest(keys).get("model", {})}
+    model = from_dict(type(cfg.model), merged, "model.")
+    return replace(cfg, model=model)
 
 
 def trained_model(run: str) -> tuple[nn.Module, str]:

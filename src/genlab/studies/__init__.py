@@ -13,12 +13,12 @@ from genlab.studies.base import (
     Study,
     StudyResult,
     Table,
-    Verdict,
     get_study,
     read_result,
     run_study,
     study_names,
 )
+from genlab.studies.checks import Verdict
 
 __all__ = [
     "RESULTS_FILE",

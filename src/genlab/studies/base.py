@@ -1,11 +1,13 @@
 """What a study is and what it hands back.
 
 A :class:`Study` answers one question of the theory with an experiment: it states the
-claim it tests, measures the evidence (numbers, tables, figures) and gives a verdict,
-``holds``, ``does not hold`` or ``inconclusive at this budget``, reporting what it
-measured even when that goes against the claim. ``run(budget, out, device, data)`` trains
-on the dataset ``data`` (``digits`` by default), writes figures (PNG) into ``out`` and
-returns a :class:`StudyResult`; :func:`run_study` checks the dataset against the study's
+claim it tests, measures the evidence (numbers with their standard errors, tables, figures)
+and gives a verdict from its checks (:mod:`genlab.studies.checks`): ``holds``, ``does
+not hold`` or ``undecided`` (with the effect, its SE and the budget that would decide
+it), reporting what it measured even when that goes against the claim.
+``run(budget, out, device, data)`` trains on the dataset ``data`` (``digits`` by
+default), writes figures (PNG) into ``out`` and returns a :class:`StudyResult`;
+:func:`run_study` checks the dataset against the study's
 :class:`~genlab.studies.datasets.DataNeeds`, adds the protocol and writes
 ``out/results.json``.
 
@@ -20,7 +22,7 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -34,7 +36,7 @@ from genlab.data import Dataset, load_dataset
 from genlab.errors import GenlabError
 from genlab.registry import STUDIES, resolve, unknown_name
 from genlab.runs import make_config, train_run
-from genlab.studies.checks import Evidence
+from genlab.studies.checks import VERDICTS, Check, Evidence, Verdict, verdict_line, verdict_of
 from genlab.studies.datasets import DEFAULT_DATA, DataNeeds, check_data
 from genlab.train.distributed import resolve_device
 
@@ -45,7 +47,6 @@ __all__ = [
     "Study",
     "StudyResult",
     "Table",
-    "Verdict",
     "check_study_data",
     "describe_data",
     "get_study",
@@ -56,12 +57,9 @@ __all__ = [
     "say",
     "study_names",
     "train_quietly",
-    "verdict_of",
 ]
 
 Budget = Literal["quick", "full"]
-Verdict = Literal["holds", "does not hold", "inconclusive at this budget"]
-VERDICTS: tuple[str, ...] = get_args(Verdict)
 RESULTS_FILE = "results.json"
 Cell = str | float | int | None
 
@@ -92,29 +90,48 @@ class StudyResult:
     numbers; ``None`` marks a number that could not be measured (e.g. a run that
     diverged); an :class:`~genlab.studies.checks.Evidence`, so reading a name never
     recorded raises. ``summary`` says in words what the evidence shows about the claim.
+    ``checks`` are the claim's checks (effect, SE, margin, status); the verdict is read
+    off them (:func:`~genlab.studies.checks.verdict_of`), never set by hand.
     """
 
     study: str
     question: str
     claim: str
-    verdict: Verdict
     summary: str
     evidence: Evidence
+    checks: dict[str, Check]
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     protocol: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        assert self.verdict in VERDICTS, f"verdict {self.verdict!r} not in {VERDICTS}"
         self.evidence = Evidence(self.evidence)
+        self.checks = {
+            k: c if isinstance(c, Check) else Check.from_dict(c) for k, c in self.checks.items()
+        }
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict_of(self.checks)
+
+    @property
+    def verdict_text(self) -> str:
+        """The verdict with, when undecided or failed, each deciding check's numbers."""
+        return verdict_line(self.checks)
 
     def to_dict(self) -> dict[str, Any]:
-        """Strict JSON: non-finite numbers become ``None``."""
-        return _finite(asdict(self))
+        """Strict JSON: non-finite numbers become ``None``; each check with its status
+        and the budget that would decide it, and the verdict beside them."""
+        raw = asdict(self)
+        raw["checks"] = {k: c.to_dict() for k, c in self.checks.items()}
+        raw["verdict"] = self.verdict
+        raw["verdict_text"] = self.verdict_text
+        return _finite(raw)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> StudyResult:
-        data = dict(raw)
+        data = {k: v for k, v in raw.items() if k not in ("verdict", "verdict_text")}
+        assert raw.get("verdict", VERDICTS[0]) in VERDICTS, f"verdict {raw.get('verdict')!r}"
         data["tables"] = [Table(**t) for t in data.get("tables", [])]
         data["figures"] = [Figure(**f) for f in data.get("figures", [])]
         return cls(**data)
@@ -208,7 +225,7 @@ def run_study(
         "python": platform.python_version(),
     }
     path = result.write(out)
-    say(name, f"verdict: {result.verdict} ({wall:.0f} s); {path}")
+    say(name, f"verdict: {result.verdict_text} ({wall:.0f} s); {path}")
     return result
 
 
@@ -261,23 +278,3 @@ def describe_data(dataset: Dataset) -> str:
     levels = "continuous" if dataset.levels is None else f"{dataset.levels} levels"
     sizes = f"train {len(dataset.train)}, test {len(dataset.test)} images"
     return f"{dataset.name} ({shape}, {levels}; {sizes})"
-
-
-def verdict_of(
-    checks: Mapping[str, bool | None], *, budget: Budget, firm: Collection[str] = ()
-) -> Verdict:
-    """The verdict from named checks of the claim (``None``: could not be measured).
-
-    ``holds`` when every check passed. A failed check named in ``firm`` (one no budget
-    can change, e.g. two determinants that disagree) means ``does not hold``; any other
-    failed check means ``does not hold`` at the full budget and ``inconclusive at this
-    budget`` at the quick one, as does a check that could not be measured."""
-    assert set(firm) <= set(checks), (sorted(firm), sorted(checks))
-    values = list(checks.values())
-    if all(v is True for v in values):
-        return "holds"
-    if any(checks[name] is False for name in firm):
-        return "does not hold"
-    if budget == "full" and any(v is False for v in values):
-        return "does not hold"
-    return "inconclusive at this budget"

@@ -7,7 +7,9 @@ Dinh et al. 2017, eq. 6). The brute force builds the D x D Jacobian by autograd 
 vector-Jacobian products, vectorised: O(D^2) work for a conditioner of fixed width)
 and factorises it for ``slogdet`` (LU, O(D^3)).
 
-Everything here runs in float64 on the CPU, one example at a time for the brute force.
+Everything here runs in float64 on the CPU, one example at a time for both: the exact
+log-det is timed on the same single example as the brute force (like for like; a
+batched forward divided by its batch would hide the per-call cost that one example pays).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -33,10 +35,11 @@ from genlab.nn import MLP
 
 __all__ = [
     "LAYERS",
+    "LogLogFit",
     "LogdetCheck",
     "brute_logdet",
     "check_logdet",
-    "loglog_slope",
+    "loglog_fit",
     "make_coupling",
 ]
 
@@ -87,12 +90,15 @@ def brute_logdet(layer: Transform, x: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class LogdetCheck:
-    """One layer at one dimension: agreement and cost (seconds per example).
+    """One layer at one dimension: agreement and cost (seconds), like for like.
 
-    ``max_abs_diff``: max over the checked examples of |exact - brute| log-det (nats).
-    ``exact_s``: the layer's forward pass, which returns the log-det, per example
-    (median over repeats of a batched call). ``brute_s`` = ``jacobian_s + slogdet_s``
-    for one example (medians over the checked examples).
+    Both log-dets are timed on the same examples, one example at a time: ``exact_s``
+    is the layer's forward pass on that one example (which returns the log-det; median
+    of repeated calls), ``brute_s`` = ``jacobian_s + slogdet_s`` its autograd Jacobian
+    and ``slogdet``; each is the median over the examples. ``log_ratios`` holds each
+    example's log(brute / exact) (natural log), timed back to back so that a change in
+    the machine's load hits both. ``max_abs_diff``: max over the examples of
+    |exact - brute| log-det (nats).
     """
 
     layer: str
@@ -102,6 +108,21 @@ class LogdetCheck:
     brute_s: float
     jacobian_s: float
     slogdet_s: float
+    log_ratios: tuple[float, ...]
+
+    @property
+    def brute_over_exact(self) -> float:
+        """Geometric mean over the examples of brute / exact time."""
+        return math.exp(statistics.fmean(self.log_ratios))
+
+    @property
+    def brute_over_exact_se(self) -> float | None:
+        """SE of :attr:`brute_over_exact` (delta method on the log ratios' standard
+        error of the mean); ``None`` with fewer than two examples."""
+        n = len(self.log_ratios)
+        if n < 2:
+            return None
+        return self.brute_over_exact * statistics.stdev(self.log_ratios) / math.sqrt(n)
 
 
 def _timed(fn: Callable[[], T]) -> tuple[T, float]:
@@ -115,49 +136,69 @@ def check_logdet(
     dim: int,
     *,
     examples: int = 3,
-    batch: int = 256,
     repeats: int = 5,
     hidden: int = 64,
     seed: int = 0,
 ) -> LogdetCheck:
-    """Compare and time the exact and the brute-force log-det of one coupling layer."""
+    """Compare and time the exact and the brute-force log-det of one coupling layer on
+    ``examples`` examples, one at a time (the exact call ``repeats`` times each)."""
+    assert examples >= 1 and repeats >= 1, (examples, repeats)
     layer = make_coupling(kind, dim, hidden=hidden, seed=seed)
     g = torch.Generator().manual_seed(seed + dim)
     x = torch.randn(examples, dim, generator=g, dtype=torch.float64)
     with torch.no_grad():
-        exact = layer(x)[1]
-    _jacobian(layer, x[0])  # warm-up: the first vectorised call traces
-    diffs, jac_t, det_t = [], [], []
-    for row, ld in zip(x, exact, strict=True):
+        layer(x[:1])  # warm-up
+    torch.linalg.slogdet(_jacobian(layer, x[0]))  # warm-up: the first vectorised call traces
+    diffs, exact_t, jac_t, det_t = [], [], [], []
+    for row in x:
+        with torch.no_grad():
+            ld = layer(row[None])[1][0]
+            calls = [_timed(lambda row=row: layer(row[None]))[1] for _ in range(repeats)]
         jac, tj = _timed(lambda row=row: _jacobian(layer, row))
         (sign, logabs), ts = _timed(lambda jac=jac: torch.linalg.slogdet(jac))
         assert sign != 0, f"singular Jacobian for {kind} at dim {dim}"
         diffs.append(abs(float(logabs) - float(ld)))
+        exact_t.append(statistics.median(calls))
         jac_t.append(tj)
         det_t.append(ts)
-    xb = torch.randn(batch, dim, generator=g, dtype=torch.float64)
-    with torch.no_grad():
-        layer(xb)  # warm-up
-        times = [_timed(lambda: layer(xb))[1] / batch for _ in range(repeats)]
     jacobian_s, slogdet_s = statistics.median(jac_t), statistics.median(det_t)
     return LogdetCheck(
         layer=kind,
         dim=dim,
         max_abs_diff=max(diffs),
-        exact_s=statistics.median(times),
+        exact_s=statistics.median(exact_t),
         brute_s=jacobian_s + slogdet_s,
         jacobian_s=jacobian_s,
         slogdet_s=slogdet_s,
+        log_ratios=tuple(
+            math.log((j + d) / e) for j, d, e in zip(jac_t, det_t, exact_t, strict=True)
+        ),
     )
 
 
-def loglog_slope(dims: list[int], seconds: list[float]) -> float:
+@dataclass(frozen=True)
+class LogLogFit:
+    """Exponent ``p`` of cost ~ dim^p fitted by least squares on log-log, with its
+    standard error from the fit's residuals (``None`` with fewer than three points)."""
+
+    p: float
+    se: float | None
+    points: int
+
+
+def loglog_fit(dims: Sequence[int], seconds: Sequence[float]) -> LogLogFit:
     """Least-squares slope of log(seconds) against log(dim): the exponent p of
-    cost ~ dim^p (1 linear, 2 quadratic, 3 cubic)."""
+    cost ~ dim^p (1 linear, 2 quadratic, 3 cubic), with the slope's standard error
+    sqrt(RSS / (n - 2) / Sxx). ``seconds`` may be any positive cost, or a ratio of
+    two costs (then p is the difference of their exponents)."""
     assert len(dims) == len(seconds) >= 2, (dims, seconds)
     lx = [math.log(d) for d in dims]
     ly = [math.log(max(s, 1e-12)) for s in seconds]
     mx, my = statistics.fmean(lx), statistics.fmean(ly)
-    num = sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True))
-    den = sum((a - mx) ** 2 for a in lx)
-    return num / den
+    sxx = sum((a - mx) ** 2 for a in lx)
+    p = sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / sxx
+    n = len(lx)
+    if n < 3:
+        return LogLogFit(p, None, n)
+    rss = sum((b - my - p * (a - mx)) ** 2 for a, b in zip(lx, ly, strict=True))
+    return LogLogFit(p, math.sqrt(rss / (n - 2) / sxx), n)

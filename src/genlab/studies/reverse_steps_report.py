@@ -197,6 +197,12 @@ def summary(ev: dict[str, float | None], floor: dict[str, float]) -> str:
             f"FD; on {ev.get('solver_draws'):.0f} draws DPM-Solver++ at 20 calls scores "
             f"{low:.2f}-{high:.2f} (mean {mean:.2f})."
         )
+        sd, se = ev.get("dpmpp_20_fd_draws_sd"), ev.get("dpmpp_20_fd_se")
+        if sd is not None and se is not None:
+            text += (
+                f" Their standard deviation, {sd:.2f}, is the FD noise of one draw that the "
+                f"checks' bootstrap SE ({se:.2f}, resampling one draw's samples) estimates."
+            )
     if ratio is not None:
         verdict = "within" if ratio <= SOLVER_TARGET else "outside"
         what = "its mean" if mean is not None else "DPM-Solver++ at 20 calls"

@@ -15,13 +15,17 @@ import torch
 from genlab.data import Split
 from genlab.runs import load_run
 from genlab.studies.base import Figure, Table, pyplot, save_figure
+from genlab.studies.self_supervised_cv import CrossValidated
+from genlab.studies.self_supervised_stopping import Stopped
 
 __all__ = [
     "LABELS",
     "accuracy_table",
     "curve_figure",
     "pct",
+    "search_figure",
     "simclr_views",
+    "stopping_table",
     "summary",
     "views_figure",
 ]
@@ -166,9 +170,82 @@ def accuracy_table(
         "on frozen standardised features, C by 3-fold cross-validation of the labelled train "
         "subset (whose mean held-out accuracy is the CV column; the best pretrained encoder is "
         "chosen by it). Fine-tuned and from-scratch rows: the classifier family (encoder + "
-        "linear head), same steps and labels."
+        "linear head) on the same labels, steps chosen on them (cross-validated or "
+        "early-stopped: the next table). One test image is "
+        f"{100 / test_size:.2g} points; the SE of an accuracy p is sqrt(p(1-p)/{test_size})."
     )
     return Table("Test accuracy by share of training labels", columns, rows, note)
+
+
+def _how(stop: Stopped | CrossValidated) -> str:
+    if not isinstance(stop, CrossValidated):
+        return "held-out part"
+    return f"{stop.folds}-fold CV" + (" of label subset 0 (reused)" if stop.reused else "")
+
+
+def stopping_table(stops: Mapping[str, Stopped | CrossValidated | None]) -> Table:
+    """One row per classifier run (``{row}_{share}[_seed{k}]``): how its steps were chosen
+    (k-fold cross-validation of its labelled subset, or early stopping on one part held out
+    of it), the steps kept, the step the search stopped at, whether the cap stopped it,
+    and the held-out accuracy at the kept step; ``fixed steps`` where nothing was held out."""
+    rows: list[list[str | float | int | None]] = []
+    for name, stop in stops.items():
+        if stop is None:
+            rows.append([name, "fixed steps", None, None, None, None, None])
+            continue
+        how = _how(stop)
+        ended = "cap" if stop.capped else "patience"
+        rows.append(
+            [name, how, stop.best_step, stop.stop_step, ended, stop.val_size, stop.val_accuracy]
+        )
+    columns = [
+        "classifier run",
+        "steps chosen by",
+        "steps kept",
+        "search stopped at",
+        "ended by",
+        "held-out images",
+        "held-out acc.",
+    ]
+    note = (
+        "How each classifier run's steps were chosen, on its own labelled subset (never the "
+        "test split). k-fold CV: each fold trained on the others and scored on itself, the "
+        "step with the best fold-mean accuracy kept, then one run on all the labelled images "
+        "for that many steps (its held-out accuracy is the fold mean, every labelled image "
+        "scored once). Held-out part: early stopping on it, the best step's weights kept. A "
+        "search ended by the cap, not by patience, may not have converged."
+    )
+    return Table("Classifier runs: how many steps, chosen how", columns, rows, note)
+
+
+def search_figure(
+    stops: Mapping[str, Stopped | CrossValidated | None], out: Path, data: str = "digits"
+) -> Figure:
+    """Held-out accuracy against training steps for every classifier run whose steps were
+    chosen (fold mean for k-fold CV), the kept step circled."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.0, 3.8))
+    for name, stop in stops.items():
+        if stop is None or getattr(stop, "reused", False):  # a reused search: its own curve
+            continue
+        how = _how(stop)
+        steps, accs = [h[0] for h in stop.history], [h[1] for h in stop.history]
+        (line,) = ax.plot(steps, accs, lw=1.4, label=f"{name} ({how})")
+        ax.plot(
+            [stop.best_step], [stop.val_accuracy], "o", mfc="none", ms=9, color=line.get_color()
+        )
+    ax.set_xlabel("training steps")
+    ax.set_ylabel("held-out accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    caption = (
+        f"How many steps each classifier trained on {data}: accuracy on labelled images held "
+        "out of its own labelled subset (never the test split) as training goes on; for k-fold "
+        "cross-validation the mean over folds, every labelled image held out once. Circled: "
+        "the step kept (the run on all labels trains that many steps); each curve ends where "
+        "the search stopped."
+    )
+    return save_figure(fig, out, "step_search.png", caption)
 
 
 def summary(
@@ -180,39 +257,39 @@ def summary(
         x = ev.get(key)
         return "n/a" if x is None else f"{100 * x:.1f}%"
 
+    def gain(key: str) -> str:
+        x, se = ev.get(key), ev.get(key + "_se")
+        return "n/a" if x is None or se is None else f"{100 * x:+.1f} +- {100 * se:.1f} points"
+
     k, share = pct(claim), f"{100 * claim:g}%"
+    subsets = 1 + sum(1 for key in ev if key.startswith(f"scratch_accuracy_{k}_seed"))
+    stop, folds = ev.get(f"scratch_{k}_best_step"), ev.get(f"scratch_{k}_cv_folds")
+    if stop is None:
+        stopped = ""
+    elif folds:
+        stopped = f" for {stop:.0f} steps (chosen by {folds:.0f}-fold cross-validation of them)"
+    else:
+        stopped = f", early-stopped (weights of step {stop:.0f} kept)"
+    if ev.get(f"scratch_{k}_capped"):
+        stopped += " (its search ended at the step cap: it may not have converged)"
     text = (
         f"With {share} of the labels ({ev.get(f'labels_{k}', 0):.0f}), the encoder with the best "
         f"cross-validated probe is {SHORT[best]}: its linear probe scores "
         f"{v(f'best_probe_accuracy_{k}')} on test, against {v(f'scratch_accuracy_{k}')} for "
-        f"the same encoder trained from scratch on those labels and "
-        f"{v(f'pixels_accuracy_{k}')} for logistic regression on raw pixels "
-        f"(untrained encoder: {v(f'untrained_accuracy_{k}')}). "
+        f"the same encoder trained from scratch on those labels{stopped}, "
+        f"{v(f'untrained_accuracy_{k}')} for a probe of the untrained encoder and "
+        f"{v(f'pixels_accuracy_{k}')} for logistic regression on raw pixels. "
+        f"Paired gains of the probe over {subsets} label subset(s) of that size: over scratch "
+        f"{gain(f'probe_minus_scratch_{k}')}, over the untrained encoder "
+        f"{gain(f'probe_minus_untrained_{k}')}, over raw pixels {gain(f'probe_minus_pixels_{k}')}. "
     )
-    subsets = 1 + sum(1 for key in ev if key.startswith(f"scratch_accuracy_{k}_seed"))
-    if ev.get(f"scratch_mean_{k}") is not None:
-        text += (
-            f"Means over {subsets} label subsets of that size: probe "
-            f"{v(f'best_probe_mean_{k}')}, from scratch {v(f'scratch_mean_{k}')}, raw pixels "
-            f"{v(f'pixels_mean_{k}')}. "
-        )
-    probe, scratch, pixels = (
-        ev.get(f"{n}_mean_{k}", ev.get(f"{n}_accuracy_{k}"))
-        for n in ("best_probe", "scratch", "pixels")
-    )
-    if probe is not None and scratch is not None and pixels is not None:
-        beats = [name for name, x in (("scratch", scratch), ("raw pixels", pixels)) if probe > x]
-        text += (
-            f"On average the probe beats {' and '.join(beats)}. "
-            if beats
-            else "On average the probe beats neither baseline. "
-        )
-    text += f"Other probes at {share}: " + ", ".join(
+    text += f"Other probes at {share} (reported, not compared): " + ", ".join(
         f"{SHORT[m]} {v(f'{m}_accuracy_{k}')}" for m in SHORT if m != best
     )
+    if f"finetune_{best}_accuracy_{k}" in ev:
+        text += f"; fine-tuned {SHORT[best]}: {v(f'finetune_{best}_accuracy_{k}')}"
     text += (
-        f"; fine-tuned {SHORT[best]}: {v(f'finetune_{best}_accuracy_{k}')}. Across label "
-        "shares ("
+        ". Across label shares ("
         + ", ".join(f"{100 * f:g}%" for f in fractions)
         + "): probe "
         + " / ".join(v(f"best_probe_accuracy_{pct(f)}") for f in fractions)

@@ -125,23 +125,30 @@ class Gaussian:
     ``variance``: a fixed sigma^2 (params: mu, (N, 1, *S)), or ``None`` for a learned
     per-dimension log-variance (params: mu, log sigma^2, (N, 2, *S)).
 
-    Unbinned, ``log_prob`` is a log *density* of the centred data in nats, not a probability
-    of discrete data: it is not comparable with the other likelihoods and can be positive.
-    With ``binned=True`` (discrete data only) the density is integrated over each data bin of
-    width ``2 / (L - 1)``, edge bins extended to infinity (Ho et al. 2020, eq. 13), giving the
-    probability of the levels. Samples are rounded and clamped to the levels when ``levels``
-    is set (exactly a sample of the binned distribution)."""
+    On discrete data (``levels`` set) the density is integrated over each data bin of width
+    ``2 / (L - 1)``, edge bins extended to infinity (Ho et al. 2020, eq. 13): ``log_prob`` is
+    the log *probability* of the levels, comparable with every other likelihood. An unbinned
+    density of discrete data is refused (``binned=False`` with ``levels``): it is not a
+    probability, grows without bound as sigma shrinks, and passed off as bits/dim it scored an
+    untrained VAE at 1.77 bits/dim on digits, below every trained model. On continuous data
+    (``levels=None``) ``log_prob`` is the log density. Samples are rounded and clamped to the
+    levels when ``levels`` is set (exactly a sample of the binned distribution)."""
 
     def __init__(
-        self, levels: int | None = None, variance: float | None = 1.0, binned: bool = False
+        self, levels: int | None = None, variance: float | None = 1.0, binned: bool | None = None
     ) -> None:
         if variance is not None and not variance > 0:
             raise ValueError(f"Gaussian variance must be positive, got {variance}")
         if binned and levels is None:
             raise ValueError("a binned Gaussian needs discrete data: give levels or binned=False")
+        if binned is False and levels is not None:
+            raise ValueError(
+                "an unbinned Gaussian density of discrete data is not a probability; "
+                "leave binned unset (the bins are integrated) or use levels=None"
+            )
         self.levels = levels
         self.variance = variance
-        self.binned = binned
+        self.binned = levels is not None
         self.params_per_dim = 1 if variance is not None else 2
 
     def _mean_logvar(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
