@@ -11,6 +11,11 @@ benchmarks/results/; ``--check`` exits 1 (printing a diff) when README.md differ
 what the files give, which tests/test_readme.py runs in ``make test``. A number shown in
 a generated part is read from a file here, never typed.
 
+FD, KID and precision/recall are shown only where the results file records the shipped
+feature network (``feature_net``, or a ``feature_net_test_accuracy`` equal to the shipped
+network's in src/genlab/metrics/weights/features.json); elsewhere the generated part
+says they await re-measurement in that space.
+
 ``python benchmarks/readme.py --collect REPORT_DIR/DATA`` copies a ``genlab report``
 dataset folder's results (report.json and each study's results.json) into
 benchmarks/results/studies/DATA/, the files the studies section reads.
@@ -126,7 +131,562 @@ def ssl_section() -> str:
     return "\n".join(rows) + "\n"
 
 
-SECTIONS: dict[str, Callable[[], str]] = {"studies": studies_section, "ssl": ssl_section}
+# --- tables and numbers of the other sections, each from one results file ----------
+
+FEATURES = ROOT / "src" / "genlab" / "metrics" / "weights" / "features.json"
+
+
+def _result(name: str) -> Any:
+    return _read(RESULTS / name)
+
+
+def _num(value: Any, digits: int = 2, comma: bool = False) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "–"
+    return f"{value:,.{digits}f}" if comma else f"{value:.{digits}f}"
+
+
+def _x(value: Any) -> str:
+    return "–" if not isinstance(value, (int, float)) else f"{value:.2f}x"
+
+
+def shipped_feature_net(data: str) -> tuple[str, dict[str, Any]]:
+    """The newest shipped feature network of ``data``: (version, its entry)."""
+    table = _read(FEATURES)
+    version = sorted(v for v in table if data in table[v])[-1]
+    return version, table[version][data]
+
+
+def in_shipped_space(record: dict[str, Any], data: str) -> bool:
+    """Whether a metrics record was measured with the shipped feature network: it names
+    it (``feature_net``), or its recorded feature-net test accuracy equals the shipped
+    network's. Records from an earlier or local network fail, so their FD, KID and
+    precision/recall are not shown."""
+    version, entry = shipped_feature_net(data)
+    name = record.get("feature_net")
+    if isinstance(name, str):
+        return name == f"shipped-{version}:{data}"
+    return record.get("feature_net_test_accuracy") == entry["test_accuracy"]
+
+
+def _stale_note(data: str, what: str) -> str:
+    version, entry = shipped_feature_net(data)
+    return (
+        f"{what} in the feature space: measured with an earlier feature network (or one "
+        f"the file does not name), not the shipped `{version}` "
+        f"({100 * entry['test_accuracy']:.1f}% test accuracy), so they are left out here "
+        "and await re-measurement in it.\n"
+    )
+
+
+def feature_net_section() -> str:
+    """The shipped feature networks: accuracy, training cost, and the floor and
+    independent-pixel-noise scores, from benchmarks/results/feature_net.json."""
+    res = _result("feature_net.json")
+    rows = [
+        "| data | network | test accuracy | train steps (s) | floor FD (SE) | floor "
+        "precision / recall | noise FD (SE) | noise precision / recall |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for data, label in DATASETS:
+        r = res.get(data)
+        if not r:
+            continue
+        f, n = r["floor_train_vs_test"], r["pixelwise_noise"]
+        rows.append(
+            f"| {label} | `{r['feature_net']}` | {100 * r['test_accuracy']:.2f}% | "
+            f"{r['train_steps']} ({r['train_seconds']:.0f}) | {_num(f['fd'])} "
+            f"({_num(f.get('fd_se'))}) | {_num(f['precision'])} / {_num(f['recall'])} | "
+            f"{_num(n['fd'], 1)} ({_num(n.get('fd_se'))}) | {_num(n['precision'])} / "
+            f"{_num(n['recall'])} |"
+        )
+    load = res.get("load_average_1min_at_start")
+    note = f"\n`{res['recipe']}`" + (
+        f"; training seconds on a machine with load {load:.1f} at the start.\n" if load else ".\n"
+    )
+    return "\n".join(rows) + "\n" + note
+
+
+def reference_digits_section() -> str:
+    """The digits reference values (floor and pixelwise), from reference_digits.json;
+    feature-space columns only when measured with the shipped network."""
+    res = _result("reference_digits.json")
+    floor, pix = res["floor_train_vs_test"], res["pixelwise"]
+    feats = in_shipped_space(floor, "digits") and in_shipped_space(pix, "digits")
+    head = ["", "bpd"] + (["FD", "KID", "precision", "recall"] if feats else []) + ["sharpness"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, r in (
+        ("floor: 1000 train images vs test", floor),
+        ("`pixelwise` baseline (default settings)", pix),
+    ):
+        cells = [label, _num(r.get("bpd"), 3)]
+        if feats:
+            cells += [_num(r["fd"], 2), _num(r["kid"], 3), _num(r["precision"]), _num(r["recall"])]
+        rows.append("| " + " | ".join(cells + [_num(r["sharpness"])]) + " |")
+    out = "\n".join(rows) + "\n"
+    return out if feats else out + "\n" + _stale_note("digits", "FD, KID and precision/recall")
+
+
+_GENERATIVE = ("pixelwise", "flow-realnvp", "flow-glow", "flow-nsf", "vae", "diffusion")
+_REPRESENTATION = ("simclr", "rotation", "masked", "classifier", "triplet")
+
+
+def fashion_quality_section() -> str:
+    """The Fashion-MNIST tables, from fashion_quality.json (as its ``--table``)."""
+    res = _result("fashion_quality.json")
+    base = res.get("baselines", {})
+    floor = base.get("floor", {})
+    feats = all(
+        in_shipped_space(r, "fashion-mnist")
+        for r in [floor] + [res[n]["test"] for n in _GENERATIVE if n in res]
+    )
+    fd = "FD | precision / recall | " if feats else ""
+    gen = [
+        f"| job | steps x batch | train min | test bpd (SE) | {fd}sharpness |",
+        "|---|---|---|---|" + ("---|---|" if feats else "") + "---|",
+    ]
+    if floor and feats:
+        gen.append(
+            f"| floor: 1000 train images | – | – | – | {_num(floor['fd'])} | "
+            f"{_num(floor['precision'])} / {_num(floor['recall'])} | – |"
+        )
+    for name in _GENERATIVE:
+        row = res.get(name)
+        if not row or "test" not in row:
+            continue
+        t = row["test"]
+        cells = [
+            name,
+            f"{row['steps']} x {row['batch_size']}",
+            f"{row['train_seconds'] / 60:.1f}",
+            f"{_num(t.get('bpd'), 3)} ({_num(t.get('bpd_se'), 3)})",
+        ]
+        if feats:
+            cells += [_num(t.get("fd")), f"{_num(t.get('precision'))} / {_num(t.get('recall'))}"]
+        gen.append("| " + " | ".join(cells + [_num(t.get("sharpness"))]) + " |")
+    rep = [
+        "| job | steps x batch | train min | probe 100% / 10% | k-NN 100% / 10% | other |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in _REPRESENTATION:
+        row = res.get(name)
+        if not row or "test" not in row:
+            continue
+        t, tenth = row["test"], row.get("test_10pct_labels", {})
+        other = ", ".join(
+            f"{k} {_num(v, 3)}" for k, v in t.items() if k in ("accuracy", "recall@1", "map@r")
+        )
+        rep.append(
+            f"| {name} | {row['steps']} x {row['batch_size']} | "
+            f"{row['train_seconds'] / 60:.1f} | {_num(t.get('probe'), 3)} / "
+            f"{_num(tenth.get('probe'), 3)} | {_num(t.get('knn'), 3)} / "
+            f"{_num(tenth.get('knn'), 3)} | {other or '–'} |"
+        )
+    if base:
+        unseen = base.get("raw_pixels_unseen_5_9", {})
+        rep.append(
+            f"| raw pixels | – | – | {_num(base.get('raw_pixels_probe'), 3)} / – | "
+            f"{_num(base.get('raw_pixels_knn'), 3)} / – | "
+            + ", ".join(f"{k} {_num(v, 3)} (unseen 5-9)" for k, v in unseen.items())
+            + " |"
+        )
+    note = "" if feats else "\n" + _stale_note("fashion-mnist", "FD and precision/recall")
+    return "\n".join(gen) + "\n" + note + "\n" + "\n".join(rep) + "\n"
+
+
+def fashion_summary_section() -> str:
+    """The numbers of the paragraph under the Fashion-MNIST tables, from
+    fashion_quality.json."""
+    res = _result("fashion_quality.json")
+    t = {n: res[n]["test"] for n in res if isinstance(res[n], dict) and "test" in res[n]}
+    pix = t["pixelwise"]["bpd"]
+    flows = sorted((t[n]["bpd"], n) for n in t if n.startswith("flow-"))
+    below = [n for b, n in flows if b <= pix - 1] + (["vae"] if t["vae"]["bpd"] <= pix - 1 else [])
+    above = [f"{n} ({t[n]['bpd']:.3f})" for b, n in flows if b > pix - 1]
+    d = res["diffusion"]
+    floor = res.get("baselines", {}).get("floor", {})
+    probe = res.get("baselines", {}).get("raw_pixels_probe")
+    tenth = {
+        n: res[n].get("test_10pct_labels", {}).get("probe") for n in _REPRESENTATION if n in res
+    }
+    best = max((v, n) for n, v in tenth.items() if v is not None)
+    lowest = min((t[n]["fd"], n) for n in _GENERATIVE if n in t)[1]
+    dt = d["test"]
+    below_text = ", ".join(below) + (" are" if len(below) > 1 else " is")
+    return (
+        f"Test bits/dim against pixelwise ({pix:.3f}): {below_text} at least 1 bit/dim below "
+        "it" + (f"; {', '.join(above)} is not" if above else "") + f". The best flow is "
+        f"{flows[0][1]} ({flows[0][0]:.3f}). The lowest FD is {lowest}'s ({t[lowest]['fd']:.2f}, "
+        f"precision / recall {t[lowest]['precision']:.2f} / {t[lowest]['recall']:.2f}), "
+        f"{t[lowest]['fd'] / floor['fd']:.1f}x the floor's {floor['fd']:.2f}. Diffusion's "
+        f"bound ({d['steps']:,} steps; {dt['bpd']:.3f}, {dt['bpd_timesteps_per_image']:.0f} "
+        f"timesteps per image, SE {dt['bpd_se']:.3f}) is {dt['bpd'] - flows[0][0]:.2f} bits/dim "
+        f"above the best flow's. With 10% of the labels the best representation family's "
+        f"probe is {best[1]}'s ({best[0]:.3f}), against raw pixels' probe with all of them "
+        f"({probe:.3f}).\n"
+    )
+
+
+def _speed(value: Any) -> str:
+    """Images/s: whole numbers from 100 up, three significant digits below."""
+    if not isinstance(value, (int, float)):
+        return "–"
+    return f"{value:,.0f}" if value >= 100 else f"{value:#.3g}"
+
+
+def _ratio_cell(g: Any, p: Any) -> str:
+    text = f"{_speed(g)} / {_speed(p)}"
+    return text + f" ({g / p:.2f}x)" if isinstance(g, (int, float)) and p else text
+
+
+def same_architecture(row: dict[str, Any]) -> bool:
+    """FLOPs per step and parameters within 2% of the peer's (the README's rule)."""
+    r = row["ratio"]
+    return all(
+        isinstance(r.get(k), (int, float)) and abs(r[k] - 1) <= 0.02 for k in ("params", "flops")
+    )
+
+
+def speed_section() -> str:
+    """speed.json: per shape, genlab / peer speeds, FLOPs per step for both sides, the
+    training ratio per second and per FLOP, and the rows below 1.0x with their notes."""
+    res = _result("speed.json")
+    mach = res["machine"]
+    out = [
+        f"torch {res['torch']}, {res['threads']} thread(s), {mach['cpu']} "
+        f"({mach['cpu_count']} CPUs, load {mach['load_average_1min_at_start']:.1f} at start); "
+        f"matmul peak {res['matmul_peak']['gflop_per_s']:.1f} GFLOP/s; "
+        + ", ".join(f"{k} {v or 'missing'}" for k, v in res["peers"].items())
+    ]
+    below = []
+    for shape in dict.fromkeys(row["shape"] for row in res["rows"]):
+        out += [
+            "",
+            f"**{shape}** (genlab / peer)",
+            "",
+            "| row | peer | batch | params | GFLOP / step | same architecture | train img/s "
+            "| train ratio per FLOP | nll img/s | sample img/s | peak step MiB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in (r for r in res["rows"] if r["shape"] == shape):
+            g, p, r = row["genlab"], row["peer"] or {}, row["ratio"]
+            per_flop = (
+                r["train"] * r["flops"]
+                if isinstance(r.get("train"), float) and isinstance(r.get("flops"), float)
+                else None
+            )
+            samples = "; ".join(
+                f"{k}: {_ratio_cell(v, p.get('sample_images_per_s', {}).get(k))}"
+                for k, v in g.get("sample_images_per_s", {}).items()
+            )
+            out.append(
+                f"| {row['row']} | {p.get('model', 'missing')} | {row['batch']} | "
+                f"{_num(g['params'], 0, True)} / {_num(p.get('params'), 0, True)} | "
+                f"{_num(g['train_step_gflop'])} / {_num(p.get('train_step_gflop'))} | "
+                f"{'yes' if same_architecture(row) else 'no'} | "
+                f"{_ratio_cell(g['train_images_per_s'], p.get('train_images_per_s'))} | "
+                f"{_x(per_flop)} | "
+                f"{_ratio_cell(g.get('nll_images_per_s'), p.get('nll_images_per_s'))} | "
+                f"{samples or '–'} | "
+                f"{_num(g['peak_step_mib'], 1)} / {_num(p.get('peak_step_mib'), 1)} |"
+            )
+            slow = sorted(
+                k
+                for k, v in r.items()
+                if k not in ("params", "flops") and isinstance(v, float) and v < 1
+            )
+            if slow:
+                below.append(
+                    f"- **{row['row']}** at {shape}: "
+                    + ", ".join(f"{k} {r[k]:.2f}x" for k in slow)
+                    + (f" (training per FLOP {per_flop:.2f}x)" if per_flop else "")
+                    + f". {row.get('note') or ''}".rstrip()
+                )
+    out += [
+        "",
+        "Rows below 1.0x (ratio genlab / peer), with the file's note on how the two models differ:",
+        "",
+        *below,
+    ]
+    return "\n".join(out) + "\n"
+
+
+def speed_threads_section() -> str:
+    """speed_2threads.json against speed.json: each row's 2-thread speed-up and its
+    ratio to the peer at 2 threads."""
+    two, one = _result("speed_2threads.json"), _result("speed.json")
+    ones = {(r["row"], r["shape"]): r for r in one["rows"]}
+    rows = [
+        "| row | shape | train img/s, 1 / 2 threads | speed-up | ratio to peer, 1 / 2 threads |",
+        "|---|---|---|---|---|",
+    ]
+    for r in two["rows"]:
+        o = ones.get((r["row"], r["shape"]))
+        if not o:
+            continue
+        g1, g2 = o["genlab"]["train_images_per_s"], r["genlab"]["train_images_per_s"]
+        rows.append(
+            f"| {r['row']} | {r['shape']} | {g1:,.0f} / {g2:,.0f} | {g2 / g1:.2f}x | "
+            f"{_x(o['ratio'].get('train'))} / {_x(r['ratio'].get('train'))} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def compile_speed_section() -> str:
+    """compile_speed.json: eager against compiled step time per family."""
+    res = _result("compile_speed.json")
+    rows = [
+        f"torch {res['torch']}, {res['threads']} thread(s):",
+        "",
+        "| row | shape | batch | eager step s | compiled step s | speed-up | compile s "
+        "| graph breaks | break-even steps |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in res["rows"]:
+        even = r.get("break_even_steps")
+        rows.append(
+            f"| {r['row']} | {r['shape']} | {r['batch']} | {r['eager_step_s']:.3f} | "
+            f"{r['compiled_step_s']:.3f} | {r['speedup']:.2f}x | {r['compile_s']:.1f} | "
+            f"{r['graph_breaks']} | {'never' if even is None else f'{even:,.0f}'} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def flow_quality_digits_section() -> str:
+    """flow_quality_digits.json: test bits/dim per preset and dequantization."""
+    runs = _result("flow_quality_digits.json")["runs"]
+    presets = list(dict.fromkeys(k.split(":")[0] for k in runs))
+    rows = ["| preset | uniform | variational | best step (uniform) |", "|---|---|---|---|"]
+    for name in presets:
+        u, v = runs.get(f"{name}:uniform", {}), runs.get(f"{name}:variational", {})
+        rows.append(
+            f"| {name} | {_num(u.get('test_bpd'), 3)} | {_num(v.get('test_bpd'), 3)} "
+            f"| {u.get('best_step', '–')} |"
+        )
+    feats = all(in_shipped_space(r, "digits") for r in runs.values())
+    return "\n".join(rows) + "\n" + ("" if feats else "\n" + _stale_note("digits", "FDs"))
+
+
+def flow_speed_section() -> str:
+    """flow_speed.json: genlab's presets and, measured on the same machine with the same
+    batch, normflows' RealNVP and Glow (``reference_measured``)."""
+    res = _result("flow_speed.json")
+    rows = ["| model | params | train | nll | sample |", "|---|---|---|---|---|"]
+
+    def line(name: str, r: dict[str, Any]) -> str:
+        return (
+            f"| {name} | {r['params'] / 1e6:.2f}M | {r['train_images_per_s']:,.0f} | "
+            f"{r['nll_images_per_s']:,.0f} | {r['sample_images_per_s']:,.0f} |"
+        )
+
+    for name, r in res["presets"].items():
+        rows.append(line(f"genlab {name}", r))
+    ref = res.get("reference_measured", {})
+    for name, r in ref.items():
+        rows.append(line(f"normflows {name} (same machine)", r))
+    out = "\n".join(rows) + "\n"
+    ratios = []
+    for name, r in ref.items():
+        mine = next(
+            (
+                g
+                for k, g in res["presets"].items()
+                if k.split("@")[0] == name and g["params"] == r["params"]
+            ),
+            None,
+        )
+        if mine:
+            ratios.append(
+                f"{name} at {r['params'] / 1e6:.2f}M trains at "
+                f"{mine['train_images_per_s'] / r['train_images_per_s']:.2f}x normflows' and "
+                f"scores `nll` at {mine['nll_images_per_s'] / r['nll_images_per_s']:.2f}x"
+            )
+    if ratios:
+        out += "\nAt equal parameters, genlab's " + "; ".join(ratios) + ".\n"
+    return out
+
+
+def diffusion_digits_section() -> str:
+    """diffusion_quality_digits.json: sampler costs; feature-space scores only when
+    measured with the shipped network."""
+    res = _result("diffusion_quality_digits.json")
+    points = res["points"]
+    feats = all(in_shipped_space(p, "digits") for p in points.values())
+    head = "| sampler | network calls | seconds for 1000 samples |"
+    if feats:
+        head += " FD (seed 0) | mean FD of seeds | KID | precision / recall |"
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    for key, p in points.items():
+        sampler, calls = key.split(":")
+        cells = [sampler, calls, _num(p.get("sample_s"), 1)]
+        if feats:
+            cells += [
+                _num(p["fd"]),
+                _num(p.get("fd_mean")),
+                _num(p["kid"], 3),
+                f"{_num(p['precision'])} / {_num(p['recall'])}",
+            ]
+        rows.append("| " + " | ".join(cells) + " |")
+    out = "\n".join(rows) + "\n"
+    return out if feats else out + "\n" + _stale_note("digits", "FD, KID and precision/recall")
+
+
+def flow_defaults_section() -> str:
+    """flow_defaults_fashion.json: GroupNorm's worth in glow at equal steps, and realnvp's
+    masked against gathered checkerboards at equal CPU time."""
+    res = _result("flow_defaults_fashion.json")
+    curves = list(res["glow_group_norm"]["val_curves_step_bpd"].values())
+    with_norm, without = (dict(map(tuple, c)) for c in curves[:2])
+    steps = sorted(set(with_norm) & set(without))
+    gaps = ", ".join(
+        f"{without[s] - with_norm[s]:.2f} at step {s} ({without[s]:.3f} against {with_norm[s]:.3f})"
+        for s in (steps[0], steps[-1])
+    )
+    cand = res["candidates"]
+    runs = cand["runs"]
+    masked = runs["realnvp (multi-scale)"]["val_bpd_at_common_cpu_seconds"]
+    gathered = runs["realnvp, gathered checkerboards"]["val_bpd_at_common_cpu_seconds"]
+    return (
+        f"Validation bits/dim on Fashion-MNIST (benchmarks/results/flow_defaults_fashion.json): "
+        f"glow without GroupNorm is behind the default by {gaps}; at equal CPU time "
+        f"({cand['common_cpu_seconds']:.0f} s) realnvp's masked checkerboards reach "
+        f"{masked:.3f} against {gathered:.3f} gathered.\n"
+    )
+
+
+def diffusion_bound_section() -> str:
+    """diffusion_bound.json (and the same estimator's time in fashion_quality.json)."""
+    res = _result("diffusion_bound.json")
+    b, est, rank = res["bound"], res["estimator"], res["ranking"]
+    quality = _result("fashion_quality.json")["diffusion"]["test"]
+    return (
+        f"On the {b['images']:,} Fashion-MNIST test images the bound with the defaults "
+        f"({est['network_passes_per_image']} network passes per image) took "
+        f"{b['seconds']:.0f} s on one CPU thread ({res['protocol']}), with a standard error "
+        f"of {b['stderr_across_images']:.4f} bits/dim across images, of which the Monte "
+        f"Carlo part is {b['mc_stderr']:.4f} (`python benchmarks/diffusion_bound.py`); the "
+        f"same estimator took {quality['bpd_seconds']:.0f} s in the run of "
+        f"benchmarks/results/fashion_quality.json. `validation_nll` (the same estimator with "
+        f"{est['validation_timesteps_per_image']} timesteps per image) ranked "
+        f"{len(rank['checkpoints'])} checkpoints as the bound does (Spearman "
+        f"{rank['spearman']:.2f}).\n"
+    )
+
+
+def diffusion_speed_section() -> str:
+    """diffusion_speed.json: training and sampling speed of the digits U-Net."""
+    res = _result("diffusion_speed.json")
+    smp = res["sampling"]
+    overhead = max(v["overhead_fraction"] for v in smp.values())
+    return (
+        f"Speed on CPU, one thread (`python benchmarks/diffusion_speed.py`, {res['protocol']}): "
+        f"the {res['params'] / 1e6:.2f}M-parameter U-Net trains at "
+        f"{res['train_images_per_s']:,.0f} images/s; 1000 samples with DPM-Solver++ take "
+        f"{smp['dpmpp:20']['seconds']:.1f} s at 20 steps and {smp['dpmpp:10']['seconds']:.1f} s "
+        f"at 10; time outside the network calls is at most {100 * overhead:.1f}% of sampling "
+        "time.\n"
+    )
+
+
+def vae_cost_section() -> str:
+    """vae_nll_cost.json: the VAE's importance-sampled bits/dim, its cost, and validation
+    with few samples."""
+    res = _result("vae_nll_cost.json")
+    fm = res["fashion-mnist"]
+    t, speed, agree = fm["test"], fm["speed"], fm["agreement"]
+    quality = _result("fashion_quality.json")["vae"]["test"]
+    digits = res["digits"]["agreement"]
+    ranks = ", ".join(
+        f"K = {k[1:]}: {agree[k]['validation']['spearman']:.2f} and "
+        f"{digits[k]['validation']['spearman']:.2f}"
+        for k in sorted(agree, key=lambda k: int(k[1:]))
+        if k != "k100"
+    )
+    return (
+        f"On Fashion-MNIST, one CPU thread (`python benchmarks/vae_nll_cost.py`): `genlab eval "
+        f"--metrics bpd` of the default VAE (K = {t['K']}) covered the {t['images']:,} test "
+        f"images in {t['seconds']:.0f} s ({t['images'] / t['seconds']:.1f} images/s), "
+        f"{t['bpd']:.3f} bits/dim after {fm['steps']:,} steps with a standard error of "
+        f"{t['se']:.4f} across images; the same estimator took {quality['bpd_seconds']:.0f} s "
+        f"in the run of benchmarks/results/fashion_quality.json. Validation with K = 10 costs "
+        f"{agree['k10']['seconds_per_validation']:.2f} s, {100 * speed['k10']['val_share']:.1f}% "
+        f"of training time at `eval_every` {fm['eval_every']} (K = 100: "
+        f"{100 * speed['k100']['val_share']:.0f}%, K = 1000: "
+        f"{100 * speed['k1000']['val_share']:.0f}%). Over the run's "
+        f"{len(fm['checkpoints'])} checkpoints and the {len(res['digits']['checkpoints'])} of "
+        f"a digits run, fewer draws rank the validation images' checkpoints as K = 100 does "
+        f"(Spearman on Fashion-MNIST and digits, {ranks}), so K = 10 was chosen on cost.\n"
+    )
+
+
+def vae_digits_section() -> str:
+    """vae_quality_digits.json: test bits/dim on digits per decoder."""
+    res = _result("vae_quality_digits.json")
+    rows = ["| run | overrides | test bpd | best validation step |", "|---|---|---|---|"]
+    for name, r in res["runs"].items():
+        over = " ".join(f"`{o}`" for o in r["overrides"]) or "defaults"
+        rows.append(f"| {name} | {over} | {r['test_bpd']:.3f} | {r['best_step']} |")
+    feats = all(in_shipped_space(r, "digits") for r in res["runs"].values())
+    out = f"{res['protocol']}; {res['steps']:,} steps:\n\n" + "\n".join(rows) + "\n"
+    return out if feats else out + "\n" + _stale_note("digits", "FDs")
+
+
+def metric_speed_section() -> str:
+    """metric_speed.json: the miners' cost."""
+    res = _result("metric_speed.json")
+    c, big = res["cases"], res["large_batch"]
+    semi, hard = 1000 * c["semi_hard"]["median_s"], 1000 * c["batch_hard"]["median_s"]
+    return (
+        f"Semi-hard mining with its loss runs in {semi:.0f} ms (`benchmarks/metric_speed.py`: "
+        f"{res['protocol']}), batch-hard in {hard:.0f} ms; B = {big['batch']:,} completes in "
+        f"{big['seconds']:.1f} s.\n"
+    )
+
+
+def defaults_section() -> str:
+    """The numbers behind the VAE's and SimCLR's Fashion-MNIST defaults."""
+    vae = _result("defaults_fashion_vae.json")["runs"]
+    latents = {
+        k: v["best_val_bpd"]
+        for k, v in vae.items()
+        if k == "default" or (k.startswith("latent ") and "," not in k)
+    }
+    spread = max(latents.values()) - min(latents.values())
+    ssl = _result("ssl_defaults_fashion.json")["simclr"]
+    one, two = ssl["stem 1, 32ch, handwriting aug"], ssl["stem 2, 32ch, handwriting aug"]
+    rates = ", ".join(f"{k} {vae[k]['train_images_per_s']:,.0f}" for k in latents)
+    return (
+        f"VAE latents ({', '.join(latents)}) end within {spread:.3f} validation bits/dim of "
+        f"each other after {vae['default']['steps']:,} steps, training at {rates} images/s "
+        "(benchmarks/results/defaults_fashion_vae.json); SimCLR's stride-2 stem trains "
+        f"{two['images_per_cpu_s'] / one['images_per_cpu_s']:.1f}x the images per CPU second "
+        f"of the stride-1 stem but its probe on held-out train images is lower at equal time "
+        f"({two['probe_10pct_held_out']:.3f} against {one['probe_10pct_held_out']:.3f}, "
+        "benchmarks/results/ssl_defaults_fashion.json).\n"
+    )
+
+
+SECTIONS: dict[str, Callable[[], str]] = {
+    "studies": studies_section,
+    "ssl": ssl_section,
+    "feature_net": feature_net_section,
+    "reference_digits": reference_digits_section,
+    "fashion_quality": fashion_quality_section,
+    "fashion_summary": fashion_summary_section,
+    "speed": speed_section,
+    "speed_threads": speed_threads_section,
+    "compile_speed": compile_speed_section,
+    "flow_quality_digits": flow_quality_digits_section,
+    "flow_speed": flow_speed_section,
+    "diffusion_digits": diffusion_digits_section,
+    "flow_defaults": flow_defaults_section,
+    "diffusion_bound": diffusion_bound_section,
+    "diffusion_speed": diffusion_speed_section,
+    "vae_cost": vae_cost_section,
+    "vae_digits": vae_digits_section,
+    "metric_speed": metric_speed_section,
+    "defaults": defaults_section,
+}
 
 
 def generate(text: str) -> str:

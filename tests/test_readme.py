@@ -55,3 +55,66 @@ def test_a_changed_results_file_makes_the_readme_stale(readme, tmp_path, monkeyp
 def test_an_unknown_mark_is_an_error(readme):
     with pytest.raises(KeyError, match="unknown part 'nope'"):
         readme.generate("<!-- generated:nope -->\nx\n<!-- /generated:nope -->\n")
+
+
+@pytest.fixture
+def results_copy(readme, tmp_path, monkeypatch):
+    """A copy of benchmarks/results/*.json that the generators read instead."""
+    copy = tmp_path / "results"
+    copy.mkdir()
+    for path in readme.RESULTS.glob("*.json"):
+        shutil.copyfile(path, copy / path.name)
+    monkeypatch.setattr(readme, "RESULTS", copy)
+    return copy
+
+
+def _edit(path: Path, change) -> None:
+    raw = json.loads(path.read_text())
+    change(raw)
+    path.write_text(json.dumps(raw))
+
+
+def test_a_changed_speed_file_changes_the_speed_rows(readme, results_copy):
+    """Planted: a genlab training speed changed in speed.json must change the README, and
+    the per-FLOP ratio is the per-second ratio times the FLOP ratio."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    baseline = readme.generate(text)
+    row = json.loads((results_copy / "speed.json").read_text())["rows"][0]
+    per_flop = row["ratio"]["train"] * row["ratio"]["flops"]
+    assert f"| {per_flop:.2f}x |" in readme.speed_section()
+
+    def faster(raw):
+        raw["rows"][0]["genlab"]["train_images_per_s"] *= 2
+        raw["rows"][0]["ratio"]["train"] *= 2
+
+    _edit(results_copy / "speed.json", faster)
+    assert readme.generate(text) != baseline
+    assert f"| {2 * per_flop:.2f}x |" in readme.speed_section()
+
+
+def test_a_changed_quality_file_makes_the_readme_stale(readme, results_copy):
+    """Planted: one bits/dim changed in fashion_quality.json must show up as a diff."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    baseline = readme.generate(text)
+
+    def worse(raw):
+        raw["vae"]["test"]["bpd"] += 0.5
+
+    _edit(results_copy / "fashion_quality.json", worse)
+    assert readme.generate(text) != baseline
+
+
+def test_fd_from_a_superseded_feature_network_is_left_out(readme, results_copy):
+    """The digits reference was measured with an earlier feature network: no FD column;
+    the same file recording the shipped network's accuracy gets one."""
+    assert "| FD |" not in readme.reference_digits_section()
+    assert "await re-measurement" in readme.reference_digits_section()
+    _, shipped = readme.shipped_feature_net("digits")
+
+    def re_measured(raw):
+        for key in ("floor_train_vs_test", "pixelwise"):
+            raw[key]["feature_net_test_accuracy"] = shipped["test_accuracy"]
+
+    _edit(results_copy / "reference_digits.json", re_measured)
+    section = readme.reference_digits_section()
+    assert "| FD |" in section and "await re-measurement" not in section
