@@ -28,7 +28,7 @@ demo: venv
 	$(BIN)/genlab report --budget quick --jobs 2 --out $(REPORT)
 	@echo "report: $(REPORT)/digits/index.html (index of every dataset page: $(REPORT)/index.html)"
 
-# every study on the real Fashion-MNIST at the quick budget (57 minutes measured on 2 cores)
+# every study on the real Fashion-MNIST at the quick budget (52 minutes measured on 2 cores)
 report-fashion: venv fashion-mnist
 	$(BIN)/genlab report --data fashion-mnist --budget quick --jobs 2 --out $(REPORT)
 	@echo "report: $(REPORT)/fashion-mnist/index.html (index: $(REPORT)/index.html)"

@@ -182,7 +182,7 @@ def _expected_cost(name: str, budget: Budget, folder: Path, data: str) -> float:
             return float(protocol["wall_time_s"]) / 60
     except (GenlabError, KeyError, TypeError, ValueError):
         pass  # no earlier run (or not comparable): the registered estimate
-    return get_study(name).cost
+    return get_study(name).cost_on(data)
 
 
 def _limit_threads(threads: int) -> None:

@@ -177,9 +177,15 @@ class Study:
     claim: str
     run: Callable[[Budget, Path, str, str], StudyResult]
     needs: DataNeeds = DataNeeds()
-    # rough minutes on one core at the quick budget on digits: ``genlab report --jobs N``
-    # starts the longest studies first (a previous run's measured time, if any, wins)
+    # rough minutes at the quick budget on digits: ``genlab report --jobs N`` starts the
+    # longest studies first (a previous run's measured time in the folder, if any, wins)
     cost: float = 1.0
+    # the same for other datasets, by name (those without an entry use ``cost``)
+    costs: Mapping[str, float] = field(default_factory=dict)
+
+    def cost_on(self, data: str) -> float:
+        """Rough minutes of a quick run on dataset ``data``."""
+        return self.costs.get(data, self.cost)
 
 
 def study_names() -> list[str]:

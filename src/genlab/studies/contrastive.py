@@ -370,5 +370,6 @@ STUDY = Study(
     CLAIM.format(data="the study's dataset"),
     run,
     DataNeeds(classes=10, why="it trains on classes 0-4 and retrieves classes 5-9"),
-    cost=2.3,
+    cost=1.8,
+    costs={"fashion-mnist": 15.5},
 )

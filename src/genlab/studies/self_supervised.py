@@ -395,5 +395,6 @@ STUDY = Study(
     CLAIM.format(data="the study's dataset"),
     run,
     DataNeeds(classes=2, why="probes and classifiers are scored on its labels"),
-    cost=1.9,
+    cost=3.5,
+    costs={"fashion-mnist": 23.9},
 )

@@ -385,5 +385,6 @@ STUDY = Study(
     CLAIM,
     run,
     DataNeeds(classes=2, why="FD needs a feature classifier"),
-    cost=3.0,
+    cost=3.1,
+    costs={"fashion-mnist": 14.4},
 )
