@@ -622,12 +622,16 @@ def vae_cost_section() -> str:
 def vae_digits_section() -> str:
     """vae_quality_digits.json: test bits/dim on digits per decoder."""
     res = _result("vae_quality_digits.json")
-    rows = ["| run | overrides | test bpd | best validation step |", "|---|---|---|---|"]
+    rows = [
+        "| run | overrides | steps | test bpd | best validation step |",
+        "|---|---|---|---|---|",
+    ]
     for name, r in res["runs"].items():
         over = " ".join(f"`{o}`" for o in r["overrides"]) or "defaults"
-        rows.append(f"| {name} | {over} | {r['test_bpd']:.3f} | {r['best_step']} |")
+        steps = r.get("steps", res.get("steps"))
+        rows.append(f"| {name} | {over} | {steps:,} | {r['test_bpd']:.3f} | {r['best_step']} |")
     feats = all(in_shipped_space(r, "digits") for r in res["runs"].values())
-    out = f"{res['protocol']}; {res['steps']:,} steps:\n\n" + "\n".join(rows) + "\n"
+    out = f"{res['protocol']}:\n\n" + "\n".join(rows) + "\n"
     return out if feats else out + "\n" + _stale_note("digits", "FDs")
 
 

@@ -70,6 +70,7 @@ def main() -> None:
             "overrides": VARIANTS[name],
             "test_bpd": scores["bpd"],
             "fd": scores["fd"],
+            "feature_net": scores.get("feature_net"),  # which feature space the FD is in
             "best_val_bpd": best["bpd"],
             "best_step": best["step"],
             "last_val_bpd": val[-1]["bpd"],
