@@ -37,7 +37,13 @@ import torch
 from genlab.data import Dataset, LoadOptions, load_dataset
 from genlab.metrics import get_feature_net, reference_values
 from genlab.metrics.evaluate import evaluate_samples
-from genlab.metrics.features import ARCH_VERSION, TrainRecipe, save_weights, train_steps
+from genlab.metrics.features import (
+    ARCH_VERSION,
+    TrainRecipe,
+    _accuracy,
+    save_weights,
+    train_steps,
+)
 from genlab.metrics.shipped import MANIFEST, WEIGHTS, read_manifest, sha256_of
 
 METRICS = ["fd", "kid", "pr"]
@@ -56,11 +62,28 @@ def pixelwise_noise(dataset: Dataset, n: int, generator: torch.Generator) -> tor
     return train.gather(0, rows).reshape(n, *dataset.shape)
 
 
+MAX_BYTES = 2 * 2**20  # a file in git stays under 2 MiB
+
+
 def ship(dataset: Dataset, net: object, record: dict) -> None:
-    """Write ``net``'s weights into the package and its entry into the manifest."""
+    """Write ``net``'s weights into the package and its entry into the manifest. Weights
+    whose float32 file would exceed MAX_BYTES are stored rounded to float16 (Fashion-MNIST:
+    floor FD 0.47458 -> 0.47468, test accuracy 0.9258 -> 0.9256), and the accuracy is
+    measured again with the rounded weights, the ones every machine then loads."""
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     path = WEIGHTS / f"{ARCH_VERSION}-{dataset.name}.safetensors"
-    save_weights(net.net, path, net.test_accuracy)  # type: ignore[attr-defined]
+    model = net.net  # type: ignore[attr-defined]
+    stored = "float32"
+    if 4 * sum(t.numel() for t in model.state_dict().values()) > MAX_BYTES:
+        stored = "float16 (trained in float32; float32 would exceed 2 MiB)"
+        with torch.no_grad():
+            for t in model.state_dict().values():
+                if t.is_floating_point():
+                    t.copy_(t.half().float())
+        net.test_accuracy = _accuracy(model.eval(), dataset.test, dataset.levels)  # type: ignore[attr-defined]
+        model = model.half()
+    save_weights(model, path, net.test_accuracy)  # type: ignore[attr-defined]
+    model.float()
     manifest = read_manifest()
     manifest.setdefault(ARCH_VERSION, {})[dataset.name] = {
         "file": path.name,
@@ -70,6 +93,7 @@ def ship(dataset: Dataset, net: object, record: dict) -> None:
         "test_accuracy": net.test_accuracy,  # type: ignore[attr-defined]
         "train_steps": record["train_steps"],
         "trained_with": f"torch {torch.__version__}, one CPU thread",
+        "stored_dtype": stored,
     }
     MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
 
