@@ -72,6 +72,24 @@ def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
     assert len(saved["figures"]) == 5
 
 
+def test_slow_row_timed_only(tmp_path, monkeypatch, device):
+    """``slow_timed``: the 1000-step row is timed on that many images and left out of the
+    scored rows and tables; the time ratio stays."""
+    from dataclasses import replace
+
+    quick = replace(TINY, flow=False, slow_timed=4)
+    monkeypatch.setitem(study.SETTINGS["digits"], "quick", quick)
+    run_study("vae_vs_diffusion", "quick", tmp_path / "r", device.type)
+    saved = json.loads((tmp_path / "r" / "results.json").read_text())
+    ev = saved["evidence"]
+    assert ev["diffusion_1000_fd"] is None and ev["diffusion_1000_seconds_per_image"] > 0
+    assert ev["diffusion_20_fd"] > 0 and ev["ddpm1000_over_vae_time"] > 0
+    for table in saved["tables"]:
+        assert LABELS["diffusion_1000"] not in [r[0] for r in table["rows"]]
+    assert "timed on 4 images" in saved["protocol"]["timing"]
+    assert "DDPM 1000 timed, not scored" in saved["summary"]
+
+
 def planted(
     vae_edge: float = 0.3,
     mean_edge: float = 0.3,

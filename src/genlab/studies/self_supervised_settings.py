@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import torch
+
+from genlab.metrics.probe import label_subset
 from genlab.studies.datasets import GENERIC
 from genlab.studies.self_supervised_cv import StepSearch
 from genlab.studies.self_supervised_stopping import EarlyStopping
@@ -48,6 +51,14 @@ class SSLSettings:
     cv_below: int = 200  # held-out images below which the steps are cross-validated
     classified: tuple[float, ...] | None = None
     cv_once: bool = False
+
+    def probed(self, labels: torch.Tensor, claim: float, seed: int) -> torch.Tensor:
+        """Indices of the train images some probe reads: every fraction's subset ``seed``
+        and the ``claim`` share on the next ``subsets - 1`` subsets (embedding only these,
+        not all of TRAIN, saves ~3 of the study's 24 minutes on Fashion-MNIST)."""
+        parts = [label_subset(labels, f, seed=seed) for f in self.fractions]
+        parts += [label_subset(labels, claim, seed=seed + k) for k in range(1, self.subsets)]
+        return torch.cat(parts).unique()
 
 
 # Settings by dataset, then budget; GENERIC serves any other image data.
