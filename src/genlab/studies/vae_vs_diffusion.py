@@ -3,9 +3,8 @@
 A VAE, a diffusion model and a flow are trained on the same data (the study's dataset,
 digits by default) with the same budget (optimizer steps at batch 128), then compared side
 by side on samples scored against the TEST split (FD with its bootstrap SE, KID, precision,
-recall, blur), on test bits/dim (the VAE's importance-sampled bound with K = 1000, the
-diffusion model's variational bound, the flow's exact likelihood) and on sampling time per
-image.
+recall, blur), on test bits/dim (the VAE's importance-sampled bound, the diffusion
+model's variational bound, the flow's dequantization bound) and on time per image.
 
 Why the VAE blurs: its decoder p(x | z) is a product of independent per-pixel
 distributions. Whatever the encoder cannot pin down about x from z is averaged into
@@ -23,9 +22,8 @@ counts noise). The VAE is judged twice, each check labelled: on its samples as d
 the claim says of its samples) and on its decoder mean (the averaging the explanation names).
 Neither holds by construction: both estimate the same expected edge energy, and a VAE whose
 code pins x down has a sharp decoder mean. The radially averaged power spectrum, band by
-band against the data's, shows where each row's power sits: blur as a deficit in the mid and
-high bands, pixel noise as a flat excess. One decoder pass being faster than 1000 network
-calls is reported as a measured fact, not checked: it holds by construction.
+band against the data's, shows blur as a deficit in the mid and high bands, pixel noise as a
+flat excess. One decoder pass being faster than 1000 network calls is a measured fact.
 """
 
 from __future__ import annotations
@@ -115,21 +113,14 @@ class CompareSettings:
     n_samples: int
     nll_samples: int = 1000  # VAE importance samples for test bits/dim
     flow: bool = True
-    # the 1000-step row (context: no check reads it): scored like the others, or None to
-    # time it only, on this many images (16) and show them in the grid
-    slow_timed: int | None = None
+    slow_timed: int | None = None  # the 1000-step row: scored, or timed only on this many
     overrides: tuple[tuple[str, str, Any], ...] = ()  # (family, key, value)
 
 
-# Settings by dataset, then budget; GENERIC serves any other image data. Fashion-MNIST quick (a
-# report on 2 CPU cores in 60 minutes, before issue 25): 19.5 min in the whole report (--jobs 2,
-# 56.9 in all), 19.9 alone with the other core busy. 600 steps at batch 128 of each family ~11
-# (VAE 0.25, glow 5.3 at 0.52 s a step, U-Net 6.2 at 0.56); 1000 ancestral steps for 200
-# samples ~5 (5.1); test bits/dim over 10,000 images ~3 (diffusion bound 1.7, IWAE at K = 100
-# 0.6, glow 0.2); the rest ~1. Without the flow (context: no check reads it) quick saves
-# glow's ~5.5 (training 5.3, bits/dim 0.2): 14.4 in all measured (report of 2026-12-07).
-# The 1000-step row's 200 samples took 4.8 of those (1.44 s an image); timed on 16 images
-# and not scored, as no check reads it: ~10.
+# Settings by dataset, then budget; GENERIC serves any other image data. Fashion-MNIST quick
+# (report of 2026-12-07, --jobs 2): 14.4 min, of which 600 steps at batch 128 of each family
+# ~7 (VAE 0.3, U-Net 6), test bits/dim ~2.3, the 1000-step row's 200 samples 4.8 (1.44 s an
+# image; now timed on 16 and not scored: ~10 min); the flow (context) is left out.
 FASHION = {
     "quick": CompareSettings(
         train_steps=600, n_samples=200, nll_samples=100, flow=False, slow_timed=16
