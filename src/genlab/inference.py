@@ -18,7 +18,7 @@ from genlab.config import DataConfig, from_dict, nest, to_dict
 from genlab.data.dataset import DataMeta
 from genlab.errors import GenlabError
 from genlab.family import get_family, sampling_kwargs
-from genlab.protocols import GenerativeModel, Predictor, RepresentationModel
+from genlab.protocols import FitsNLL, GenerativeModel, Predictor, RepresentationModel
 from genlab.registry import unknown_name
 from genlab.runs import LoadedRun, load_data
 from genlab.viz import save_samples
@@ -185,6 +185,16 @@ def _eval_data(loaded: LoadedRun, data_overrides: Mapping[str, str]) -> Any:
     return ds
 
 
+FIT_IMAGES = 1000  # train images an evaluation setting of nll is fitted on (FitsNLL)
+
+
+def fit_images(train_x: torch.Tensor, seed: int) -> torch.Tensor:
+    """The :data:`FIT_IMAGES` train images (a permutation seeded with ``seed``) on which a
+    model's evaluation settings are fitted before its test bits/dim are scored."""
+    perm = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed))
+    return train_x[perm[:FIT_IMAGES]]
+
+
 def check_metrics(metrics: Sequence[str]) -> None:
     """One GenlabError unless ``metrics`` is a non-empty list of known metric names."""
     from genlab.metrics import SAMPLE_METRICS
@@ -240,6 +250,8 @@ def evaluate_run(
             raise GenlabError(f"family {loaded.config.family!r} has no likelihood (bpd)")
         with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             torch.manual_seed(seed)
+            if isinstance(model, FitsNLL):  # on train images only, never test
+                model.fit_nll(fit_images(ds.train.x, seed))
             desc = f"bits/dim ({len(ds.test)} test images)"
             scored = score_bits_per_dim(
                 model, ds.test.x, ds.meta, device=device, progress=progress, desc=desc

@@ -13,6 +13,7 @@ import torch
 
 __all__ = [
     "Denoiser",
+    "FitsNLL",
     "GenerativeModel",
     "Predictor",
     "Preparable",
@@ -94,6 +95,16 @@ class Preparable(Protocol):
 
     def prepare(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
         """See the whole training split (data space) before the first step."""
+        ...
+
+
+@runtime_checkable
+class FitsNLL(Protocol):
+    """Optional: an evaluation setting of ``nll`` fitted after training, on training
+    images (never test), before ``nll`` is scored (the diffusion decoder's stds)."""
+
+    def fit_nll(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> None:
+        """See training images (data space); a no-op when the model's options need none."""
         ...
 
 

@@ -139,6 +139,21 @@ def test_eval_takes_the_models_evaluation_keys_only(cli, tmp_path, device):
     assert bad.code == 2 and "only the model's evaluation keys" in bad.err
 
 
+def test_eval_fits_the_diffusion_decoder_on_train_images(cli, tmp_path, device):
+    run = tmp_path / "diffusion"
+    res = cli("train", "diffusion", "--data", "digits", "--out", run, "--steps", 20,
+              "model.channels=8", "model.timesteps=50", "train.progress=false",
+              "--device", device.type)  # fmt: skip
+    assert res.code == 0, res.err
+    fixed = json.loads(cli("eval", run, "--metrics", "bpd", "--json").out)
+    fitted = cli("eval", run, "--metrics", "bpd", "model.nll_decoder=fitted")
+    assert fitted.code == 0, fitted.err
+    assert "decoder=N(x0_hat, std^2), std fitted on 1000 train images" in fitted.out
+    got = json.loads(cli("eval", run, "--metrics", "bpd", "--json", "model.nll_decoder=fitted").out)
+    assert "bpd_decoder_std_end" not in fixed and got["bpd_decoder_std_rest"] > 0
+    assert got["bpd_images"] == fixed["bpd_images"] == 360
+
+
 def test_eval_scores_a_samples_file(cli, digits_run, tmp_path, device):
     npz = tmp_path / "s.npz"
     assert cli("sample", digits_run, "-n", 16, "--out", npz, "--device", device.type).code == 0

@@ -17,7 +17,7 @@ import torch
 from genlab import registry
 from genlab.data import DataMeta
 from genlab.family import get_family
-from genlab.protocols import Preparable
+from genlab.protocols import FitsNLL, Preparable
 
 LEVELS = 256
 SHAPE = (1, 8, 8)
@@ -29,6 +29,7 @@ OPTIONS = (
     [(name, {}) for name in GENERATIVE if name not in ("vae", "flow")]
     + [("vae", {"likelihood": lik}) for lik in ("categorical", "discretized_logistic", "gaussian")]
     + [("flow", {"dequantization": d}) for d in ("none", "uniform", "variational")]
+    + [("diffusion", {"nll_decoder": "fitted"})]
 )
 
 
@@ -56,6 +57,8 @@ def test_no_model_beats_the_entropy_of_uniform_pixels(family, options):
         loss.backward()
         opt.step()
     model.eval()
+    if isinstance(model, FitsNLL):  # evaluation settings fitted on the training images
+        model.fit_nll(train)
     with torch.no_grad():
         nll = model.nll(uniform_images(128, 1))  # nats per image, fresh images
     bpd = nll / (math.prod(SHAPE) * math.log(2))

@@ -94,7 +94,7 @@ def mocked(cfg: DiffusionConfig):
     """A model whose terms are known: f(x_i, t) = (t + 1)^-1.5 * 100 + i, prior 3."""
     model = build_diffusion(cfg, DIGITS)
 
-    def terms(x, t, y=None, *, generator=None):
+    def terms(x, t, y=None, *, generator=None, decoder=None):
         t = t.expand(len(x), -1) if t.dim() == 1 else t
         rows = torch.arange(len(x), dtype=torch.float64)[:, None]
         return 100 * (t.double() + 1) ** -1.5 + rows

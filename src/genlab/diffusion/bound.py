@@ -44,8 +44,15 @@ import torch
 from torch import Tensor
 
 from genlab.diffusion.schedule import NoiseSchedule
+from genlab.nn.distributions import discretized_gaussian_log_likelihood
 
-__all__ = ["ERROR_POWER", "snr_proposal", "stratified_timesteps"]
+__all__ = [
+    "ERROR_POWER",
+    "decoder_std",
+    "fit_decoder_std",
+    "snr_proposal",
+    "stratified_timesteps",
+]
 
 # x_0 error of the network ~ (1 + SNR)^-ERROR_POWER (fitted on digits and Fashion-MNIST)
 ERROR_POWER = 0.9
@@ -80,3 +87,50 @@ def stratified_timesteps(
     cdf = cdf / cdf[-1]
     index = torch.searchsorted(cdf, u, right=True).clamp(max=len(q) - 1)  # first cdf > u
     return index + 1, 1.0 / (k * q.to(torch.float64)[index])
+
+
+# The decoder p(x_0 | x_1) of the bound (L_0). Ho et al. (2020) fix it to N(x0_hat, beta_1)
+# integrated over each bin; at the cosine schedule's beta_1 its std (0.0064 in [-1, 1]) is
+# larger than a bin's half-width at 256 levels (0.0039), so even an exact x0_hat puts only
+# ~46% of the mass in an interior pixel's bin (1.1 bits) and ~73% in an end bin's (0.45
+# bits): a floor no training removes. ``fit_decoder_std`` fits the std instead, on training
+# images: one for pixels whose x0_hat falls in an end bin (the background of most image
+# data, which a denoiser pins down) and one for the rest, each the grid value with the
+# highest mean log-likelihood (the grid holds sqrt(beta_1) too). Any std gives a proper
+# distribution over the levels, so the bound stays a bound.
+STD_GRID = tuple(2.0 ** (k / 4) for k in range(-24, 17))  # in bin widths: 1/64 .. 16
+
+
+def _in_end_bin(x0_hat: Tensor, levels: int) -> Tensor:
+    half = 1.0 / (levels - 1)
+    return (x0_hat < -1.0 + half) | (x0_hat > 1.0 - half)
+
+
+def fit_decoder_std(x0: Tensor, x0_hat: Tensor, levels: int, beta_1: float) -> tuple[float, float]:
+    """(std for end-bin pixels, std for the rest), in [-1, 1] units: each maximises the mean
+    binned log-likelihood of ``x0`` (levels centred in [-1, 1]) under N(x0_hat, std^2) over
+    the pixels of its group, among :data:`STD_GRID` bin widths and sqrt(beta_1). A group
+    with no pixel keeps sqrt(beta_1)."""
+    assert x0.shape == x0_hat.shape, (tuple(x0.shape), tuple(x0_hat.shape))
+    width = 2.0 / (levels - 1)
+    grid = [width * g for g in STD_GRID] + [beta_1**0.5]
+    end = _in_end_bin(x0_hat, levels)
+    x0, x0_hat = x0.double(), x0_hat.double()
+    best = []
+    for group in (end, ~end):
+        a, b = x0[group], x0_hat[group]
+        if a.numel() == 0:
+            best.append(beta_1**0.5)
+            continue
+        scores = [
+            float(discretized_gaussian_log_likelihood(a, b, torch.tensor(s), levels).mean())
+            for s in grid
+        ]
+        best.append(grid[max(range(len(grid)), key=scores.__getitem__)])
+    return best[0], best[1]
+
+
+def decoder_std(x0_hat: Tensor, levels: int, stds: tuple[float, float]) -> Tensor:
+    """Per-pixel decoder std (same shape as ``x0_hat``) from fitted (end, rest) stds."""
+    end, rest = (torch.full_like(x0_hat, s) for s in stds)
+    return torch.where(_in_end_bin(x0_hat, levels), end, rest)

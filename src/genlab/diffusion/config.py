@@ -47,6 +47,10 @@ class DiffusionConfig:
     # Monte Carlo sd 0.15 bits/dim per Fashion-MNIST image
     nll_timesteps: int = ranged(6, lambda v: v >= 0, "at least 0 (0: all T exactly)")
     nll_exact: int = ranged(1, lambda v: v >= 1, "at least 1")
+    # nll()'s decoder L_0: "beta" N(x0_hat, beta_1) (Ho et al. 2020; its fixed std imposes a
+    # floor, bound.py), "fitted" its std fitted on training images after training (one for
+    # end-bin pixels, one for the rest; genlab eval fits it on 1000 train images)
+    nll_decoder: Literal["beta", "fitted"] = "beta"
     # validation_nll(): the same estimator, fewer draws
     val_timesteps: int = ranged(2, lambda v: v >= 1, "at least 1")
 

@@ -25,9 +25,9 @@ from torch import nn
 
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import from_centered, to_centered
-from genlab.diffusion.bound import ERROR_POWER, snr_proposal, stratified_timesteps
 from genlab.diffusion.config import DiffusionConfig
 from genlab.diffusion.guidance import drop_labels, guide
+from genlab.diffusion.likelihood import VariationalBound
 from genlab.diffusion.parameterization import min_snr_weight, target, x0_from
 from genlab.diffusion.samplers import (
     DEFAULT_SPACING,
@@ -36,7 +36,6 @@ from genlab.diffusion.samplers import (
     Spacing,
     timestep_grid,
 )
-from genlab.diffusion.samplers.base import noise_like
 from genlab.diffusion.schedule import NoiseSchedule
 from genlab.errors import ConfigError, GenlabError
 from genlab.nn import distributions as vlb
@@ -45,7 +44,7 @@ from genlab.nn.unet import UNet
 __all__ = ["DiffusionConfig", "DiffusionModel", "build_diffusion"]
 
 
-class DiffusionModel(nn.Module):
+class DiffusionModel(VariationalBound, nn.Module):
     """``DiffusionModel(network, schedule, prediction=...)``: see the module docstring.
 
     ``network(x_t (N, C, H, W), t (N,) float, y (N,) long | None) -> (N, C, H, W)``."""
@@ -145,109 +144,6 @@ class DiffusionModel(nn.Module):
         else:
             loss = mse.mean()
         return loss, {"mse": mse.mean().detach()}
-
-    # ---------------------------------------------------------------- likelihood
-
-    def vlb_terms(
-        self,
-        x: torch.Tensor,
-        t: torch.Tensor,
-        y: torch.Tensor | None = None,
-        *,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """Per-example terms (N, K) in nats at timesteps ``t`` (long, in 1..T), shared
-        (K,) or per example (N, K): ``L_0 = -log p(x_0 | x_1)`` at t = 1 and ``L_{t-1}``
-        (a Gaussian KL) at t >= 2, each from its own draw of x_t; one network call of N
-        images per column."""
-        if self.levels is None:
-            raise GenlabError("the diffusion bound is defined here for discrete data only")
-        x0 = self._to_model(x)
-        n = x0.shape[0]
-        t = t.to(x0.device).long()
-        t = t.expand(n, -1) if t.dim() == 1 else t
-        assert t.shape[0] == n and t.dim() == 2, (tuple(t.shape), n)
-        return torch.stack([self._terms(x0, t[:, k], generator) for k in range(t.shape[1])], 1)
-
-    def _terms(
-        self, x0: torch.Tensor, t: torch.Tensor, generator: torch.Generator | None
-    ) -> torch.Tensor:
-        """x0 (N, ...) in model space, t (N,) long -> one term per example (N,) in nats."""
-        x_t = self.schedule.q_sample(x0, t, noise_like(x0, generator))
-        x0_hat = self.predict_x0(x_t, t, self._null(x0, self.num_classes)).clamp(-1, 1)
-        out = torch.empty(len(t), dtype=x0.dtype, device=x0.device)
-        first, later = t == 1, t >= 2
-        if first.any():  # decoder N(x0_hat, beta_1), Ho et al. 2020 eq. 13
-            std = self.schedule.betas[0].sqrt().to(x0.dtype)
-            ll = vlb.discretized_gaussian_log_likelihood(x0[first], x0_hat[first], std, self.levels)
-            out[first] = -vlb.sum_per_example(ll)
-        if later.any():
-            tt, xt, a, b = t[later], x_t[later], x0[later], x0_hat[later]
-            mean, var = self.schedule.posterior(xt, a, tt, tt - 1)
-            mean_hat, _ = self.schedule.posterior(xt, b, tt, tt - 1)
-            out[later] = vlb.sum_per_example(vlb.normal_kl(mean, var, mean_hat, var))
-        return out
-
-    def prior_term(self, x: torch.Tensor) -> torch.Tensor:
-        """``L_T = KL(q(x_T | x_0) || N(0, I))`` per example (N,), in nats."""
-        x0 = self._to_model(x)
-        tt = torch.full((x0.shape[0],), self.schedule.T, dtype=torch.long, device=x0.device)
-        mean, var = self.schedule.q_mean_var(x0, tt)
-        var = var.to(x0.dtype).expand_as(x0)
-        return vlb.sum_per_example(
-            vlb.normal_kl(mean, var, torch.zeros_like(mean), torch.ones_like(var))
-        )
-
-    def nll(self, x: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The variational bound on -log P(x) in nats per example (N,): L_T in closed form,
-        timesteps 1..``nll_exact`` exactly (t = 1 is L_0), the rest from ``nll_timesteps``
-        stratified importance-sampled draws per image (``bound.py``; unbiased), or all T
-        terms exactly when ``nll_timesteps`` is 0. See :meth:`nll_estimator`."""
-        return self._bound(x, self.config.nll_timesteps, generator)
-
-    def validation_nll(
-        self, x: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """:meth:`nll` with ``val_timesteps`` draws per image (N,) nats: the same unbiased
-        estimate, noisier, at ``nll_exact + val_timesteps`` network passes per image."""
-        return self._bound(x, self.config.val_timesteps, generator)
-
-    def nll_estimator(self) -> dict[str, object]:
-        """How :meth:`nll` estimates the bound, JSON-able, for writing next to its value."""
-        T, cfg = self.schedule.T, self.config
-        k, exact = cfg.nll_timesteps, min(T, cfg.nll_exact)
-        every = k == 0 or k >= T - exact
-        out: dict[str, object] = {
-            "estimator": "variational bound (Ho et al. 2020, eq. 5), nats per example",
-            "prior": "L_T in closed form",
-            "unbiased": True,
-            "network_passes_per_image": T if every else exact + k,
-        }
-        if every:
-            return out | {"timesteps": f"all {T} summed exactly"}
-        return out | {
-            "exact_timesteps": f"1..{exact}",
-            "timesteps_per_image": k,
-            "proposal": f"q(t) ~ (SNR(t-1) - SNR(t)) / (1 + SNR(t))^{ERROR_POWER}, "
-            f"t = {exact + 1}..{T}",
-            "sampling": f"per image one t in each of {k} strata of equal q mass, "
-            "weight 1 / (K q(t))",
-            "validation_timesteps_per_image": cfg.val_timesteps,
-        }
-
-    def _bound(self, x: torch.Tensor, k: int, generator: torch.Generator | None) -> torch.Tensor:
-        T = self.schedule.T
-        exact = min(T, self.config.nll_exact)
-        if k == 0 or k >= T - exact:  # every timestep once: no cheaper than sampling
-            exact = T
-        every = torch.arange(1, exact + 1, device=x.device)
-        total = self.vlb_terms(x, every, generator=generator).sum(1) + self.prior_term(x)
-        if exact == T:
-            return total
-        q = snr_proposal(self.schedule, start=exact + 1)
-        t, weight = stratified_timesteps(q, x.shape[0], k, generator=generator)
-        drawn = self.vlb_terms(x, t, generator=generator)
-        return total + (drawn * weight.to(drawn.dtype)).sum(1)
 
     # ---------------------------------------------------------------- sampling
 
