@@ -170,63 +170,6 @@ def save(key: str, value: object) -> None:
         tmp.replace(RESULTS)
 
 
-def _f(value: object, digits: int) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, float) else "–"
-
-
-def table() -> str:
-    """The README's Markdown tables from the results file."""
-    data = json.loads(RESULTS.read_text())
-    floor = data.get("baselines", {}).get("floor", {})
-    gen = [
-        "| job | steps x batch | train min | test bpd (SE) | FD | precision / recall | sharpness |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    if floor:
-        gen.append(
-            f"| floor: 1000 train images | – | – | – | {_f(floor.get('fd'), 2)} | "
-            f"{_f(floor.get('precision'), 2)} / {_f(floor.get('recall'), 2)} | – |"
-        )
-    rep = [
-        "| job | steps x batch | train min | probe 100% / 10% | k-NN 100% / 10% | other |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, (_, _, metrics) in JOBS.items():
-        row = data.get(name)
-        if not row or "test" not in row:
-            continue
-        t = row["test"]
-        budget = f"{row['steps']} x {row['batch_size']}"
-        minutes = f"{row['train_seconds'] / 60:.1f}"
-        if "bpd" in metrics:
-            gen.append(
-                f"| {name} | {budget} | {minutes} | {_f(t.get('bpd'), 3)} "
-                f"({_f(t.get('bpd_se'), 3)}) | {_f(t.get('fd'), 2)} | "
-                f"{_f(t.get('precision'), 2)} / {_f(t.get('recall'), 2)} | "
-                f"{_f(t.get('sharpness'), 2)} |"
-            )
-        else:
-            tenth = row.get("test_10pct_labels", {})
-            other = ", ".join(
-                f"{k} {_f(v, 3)}" for k, v in t.items() if k in ("accuracy", "recall@1", "map@r")
-            )
-            rep.append(
-                f"| {name} | {budget} | {minutes} | {_f(t.get('probe'), 3)} / "
-                f"{_f(tenth.get('probe'), 3)} | {_f(t.get('knn'), 3)} / {_f(tenth.get('knn'), 3)} "
-                f"| {other or '–'} |"
-            )
-    base = data.get("baselines", {})
-    if base:
-        unseen = base.get("raw_pixels_unseen_5_9", {})
-        rep.append(
-            f"| raw pixels | – | – | {_f(base.get('raw_pixels_probe'), 3)} / – | "
-            f"{_f(base.get('raw_pixels_knn'), 3)} / – | "
-            + ", ".join(f"{k} {_f(v, 3)} (unseen 5-9)" for k, v in unseen.items())
-            + " |"
-        )
-    return "\n".join(gen) + "\n\n" + "\n".join(rep)
-
-
 def montage() -> Path:
     """The generative jobs' sample grids side by side, each under its name, in one PNG
     (results/fashion_samples/all.png, the README's picture)."""
@@ -261,7 +204,9 @@ def main() -> None:
     p.add_argument("--no-baselines", action="store_true")
     args = p.parse_args()
     if args.table:
-        print(table())
+        from readme import fashion_quality_section  # the README's own tables, one owner
+
+        print(fashion_quality_section())
         print(f"\n(sample grids: {montage()})")
         return
     from genlab.data import dataset_available

@@ -232,7 +232,7 @@ _REPRESENTATION = ("simclr", "rotation", "masked", "classifier", "triplet")
 
 
 def fashion_quality_section() -> str:
-    """The Fashion-MNIST tables, from fashion_quality.json (as its ``--table``)."""
+    """The Fashion-MNIST tables, from fashion_quality.json (``fashion_quality.py --table``)."""
     res = _result("fashion_quality.json")
     base = res.get("baselines", {})
     floor = base.get("floor", {})
@@ -347,10 +347,11 @@ def same_architecture(row: dict[str, Any]) -> bool:
     )
 
 
-def speed_section() -> str:
-    """speed.json: per shape, genlab / peer speeds, FLOPs per step for both sides, the
-    training ratio per second and per FLOP, and the rows below 1.0x with their notes."""
-    res = _result("speed.json")
+def speed_section(res: dict[str, Any] | None = None) -> str:
+    """speed.json (or ``res``, another file of benchmarks/speed.py): per shape, genlab / peer
+    speeds, FLOPs per step for both sides, the training ratio per second and per FLOP, and
+    the rows below 1.0x with their notes."""
+    res = res if res is not None else _result("speed.json")
     mach = res["machine"]
     out = [
         f"torch {res['torch']}, {res['threads']} thread(s), {mach['cpu']} "

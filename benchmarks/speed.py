@@ -212,9 +212,10 @@ def flow_pair(
     builder: Callable[..., Side],
     overrides: Mapping[str, Any] | None = None,
     label: str = "",
+    note: str = "",
 ) -> Callable[[Shape, Settings], Pair]:
     """A row of genlab's flow ``preset`` (its defaults at the shape, then ``overrides``,
-    which ``label`` names) against the peer ``builder`` makes."""
+    which ``label`` names) against the peer ``builder`` makes; ``note``: the row's own."""
 
     def make(shape: Shape, s: Settings) -> Pair:
         model, cfg = genlab_model("flow", shape, {"model.preset": preset, **(overrides or {})})
@@ -231,7 +232,7 @@ def flow_pair(
             samplers={"sample": (lambda: model.sample(batch), batch)},
         )
         peer, reason = _peer(builder, cfg.model, shape.shape, LEVELS, x, count(model))
-        return Pair(g, peer, reason, batch, config=_options(cfg))
+        return Pair(g, peer, reason, batch, note, config=_options(cfg))
 
     return make
 
@@ -310,6 +311,14 @@ ROWS: dict[str, Callable[[Shape, Settings], Pair]] = {
     # the same without GroupNorm in the coupling networks: normflows' bare convolutions
     "flow-glow-no-norm": flow_pair("glow", peers.normflows_glow, NO_NORM, "no GroupNorm"),
     "flow-realnvp": flow_pair("realnvp", peers.normflows_realnvp, GATHER, "gathered checkers"),
+    # the preset as a user gets it
+    "flow-realnvp-default": flow_pair(
+        "realnvp",
+        peers.normflows_realnvp,
+        note="genlab's defaults (model.checker=mask): its checkerboard couplings run their "
+        "networks on full-width maps with half the pixels masked, about twice the conv work "
+        "of the gathered half-width maps (the flow-realnvp row)",
+    ),
     "flow-nsf-zuko": flow_pair("nsf", peers.zuko_nsf, FLAT_NSF, "flat"),
     "flow-nsf-nflows": flow_pair("nsf", peers.nflows_nsf, FLAT_NSF, "flat"),
     "vae-mlp": vae_pair("mlp"),
@@ -589,63 +598,6 @@ def summary(row: dict[str, Any]) -> str:
     return text if p else f"{text}  peer: {row.get('peer_reason')}"
 
 
-def table(result: dict[str, Any]) -> str:
-    """Markdown: one table per shape, one line per row, genlab / peer (ratio)."""
-
-    def pair(g: float | None, p: float | None, digits: int = 0, ratio: bool = True) -> str:
-        text = f"{_fmt(g, digits)} / {_fmt(p, digits)}"
-        if ratio and g is not None and p:
-            text += f" ({g / p:.2f}x)"
-        return text
-
-    mach = result["machine"]
-    out = [
-        f"torch {result['torch']}, {result['threads']} thread(s), {mach['cpu']} "
-        f"({mach['cpu_count']} CPUs, load {mach['load_average_1min_at_start']:.1f} at start); "
-        f"matmul peak {result['matmul_peak']['gflop_per_s']:.1f} GFLOP/s; "
-        + ", ".join(f"{k} {v or 'missing'}" for k, v in result["peers"].items())
-    ]
-    if result["settings"].get("quick"):
-        out.append("\n**--quick smoke test: tiny batch, 2 repeats; the numbers mean nothing.**")
-    for shape in dict.fromkeys(row["shape"] for row in result["rows"]):
-        out += [
-            "",
-            f"**{shape}** (genlab / peer, ratio genlab / peer)",
-            "",
-            "| row | peer | batch | params | train img/s | nll img/s | sample img/s "
-            "| GFLOP / step | roofline share | peak step MiB |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        notes = []
-        for row in (r for r in result["rows"] if r["shape"] == shape):
-            g, p = row["genlab"], row["peer"] or {}
-            samples = "; ".join(
-                f"{k}: {pair(v, p.get('sample_images_per_s', {}).get(k))}"
-                for k, v in g.get("sample_images_per_s", {}).items()
-            )
-            share = pair(
-                100 * g["roofline_share"],
-                100 * p["roofline_share"] if p else None,
-                1,
-                ratio=False,
-            )
-            out.append(
-                f"| {row['row']} | {p.get('model', 'missing')} | {row['batch']} "
-                f"| {pair(g['params'], p.get('params'), ratio=False)} "
-                f"| {pair(g['train_images_per_s'], p.get('train_images_per_s'))} "
-                f"| {pair(g.get('nll_images_per_s'), p.get('nll_images_per_s'))} "
-                f"| {samples or '-'} "
-                f"| {pair(g['train_step_gflop'], p.get('train_step_gflop'), 2, ratio=False)} "
-                f"| {share} % "
-                f"| {pair(g['peak_step_mib'], p.get('peak_step_mib'), 1, ratio=False)} |"
-            )
-            for text in (row.get("note"), row.get("peer_reason")):
-                if text:
-                    notes.append(f"- {row['row']}: {text}")
-        out += ["", *notes] if notes else []
-    return "\n".join(out)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="", help=f"default {DEFAULT_OUT} (--quick: speed_quick.json)")
@@ -663,7 +615,9 @@ def main() -> None:
     args = p.parse_args()
     args.out = args.out or str(QUICK_OUT if args.quick else DEFAULT_OUT)
     if args.table:
-        print(table(json.loads(Path(args.out).read_text())))
+        from readme import speed_section  # the README's own tables, one owner
+
+        print(speed_section(json.loads(Path(args.out).read_text())))
         return
     result = run(args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
