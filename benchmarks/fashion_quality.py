@@ -6,7 +6,8 @@
 Each job's steps are chosen from its measured training speed (a 40-step probe run) so
 that training takes about ``--minutes`` (default 10) of one thread; the budget written
 down is steps x batch. Jobs run ``--jobs`` at a time (default 2, one thread each).
-Recorded per job: test bits/dim with its standard error and estimator (generative),
+Recorded per job: test bits/dim with its standard error and estimator (generative; the
+diffusion bound also with its decoder's stds fitted on train images, model.nll_decoder=fitted),
 FD/KID/precision/recall/sharpness of 1000 samples against the test split in the feature
 network's space (diffusion at its default 20 DPM-Solver++ steps), a sample grid,
 linear-probe and k-NN accuracy with 100% and 10% of the labels (self-supervised), and
@@ -115,6 +116,9 @@ def run_job(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
         ev.append(UNSEEN)
     record["test"] = json.loads(genlab(*ev, env=env))
     record["eval_seconds"] = time.perf_counter() - started
+    if family == "diffusion":  # the bound again, its decoder's stds fitted on train images
+        fitted = genlab(*ev[:-1], "bpd", "model.nll_decoder=fitted", env=env)
+        record["test_fitted_decoder"] = json.loads(fitted)
     if metrics == REP_METRICS:
         tenth = json.loads(genlab(*ev, "data.label_fraction=0.1", env=env))
         record["test_10pct_labels"] = tenth
