@@ -62,6 +62,8 @@ def main() -> None:
         results[item] = {
             "test_bpd": scores["bpd"],
             "fd": scores["fd"],
+            "fd_se": scores["fd_se"],
+            "feature_net": scores["feature_net"],
             "best_val_bpd": best["bpd"],
             "best_step": best["step"],
             "train_minutes": minutes,

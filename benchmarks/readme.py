@@ -462,14 +462,19 @@ def flow_quality_digits_section() -> str:
     """flow_quality_digits.json: test bits/dim per preset and dequantization."""
     runs = _result("flow_quality_digits.json")["runs"]
     presets = list(dict.fromkeys(k.split(":")[0] for k in runs))
-    rows = ["| preset | uniform | variational | best step (uniform) |", "|---|---|---|---|"]
+    feats = all(in_shipped_space(r, "digits") for r in runs.values())
+    head = "| preset | uniform | variational | best step (uniform) |"
+    head += " FD uniform (SE) | FD variational (SE) |" if feats else ""
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+
+    def fd(r: dict[str, Any]) -> str:
+        return f"{_num(r.get('fd'))} ({_num(r.get('fd_se'))})" if r else "–"
+
     for name in presets:
         u, v = runs.get(f"{name}:uniform", {}), runs.get(f"{name}:variational", {})
-        rows.append(
-            f"| {name} | {_num(u.get('test_bpd'), 3)} | {_num(v.get('test_bpd'), 3)} "
-            f"| {u.get('best_step', '–')} |"
-        )
-    feats = all(in_shipped_space(r, "digits") for r in runs.values())
+        cells = [name, _num(u.get("test_bpd"), 3), _num(v.get("test_bpd"), 3)]
+        cells += [str(u.get("best_step", "–"))] + ([fd(u), fd(v)] if feats else [])
+        rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n" + ("" if feats else "\n" + _stale_note("digits", "FDs"))
 
 
