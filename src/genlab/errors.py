@@ -6,7 +6,14 @@ non-zero. Internal invariants use ``assert`` instead.
 
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "ConfigError", "DataError", "GenlabError", "TrainingDiverged"]
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "GenlabError",
+    "TrainingDiverged",
+    "TrainingStopped",
+]
 
 
 class GenlabError(Exception):
@@ -27,3 +34,12 @@ class CheckpointError(GenlabError):
 
 class TrainingDiverged(GenlabError):
     """The loss (or one of its terms) became NaN or infinite."""
+
+
+class TrainingStopped(Exception):
+    """Training stopped on a signal after writing a checkpoint at ``step`` (not an error:
+    the run resumes from there). ``signum``: the signal; the CLI exits 128 + it."""
+
+    def __init__(self, step: int, steps: int, signum: int) -> None:
+        super().__init__(f"stopped at step {step} of {steps}")
+        self.step, self.steps, self.signum = step, steps, signum

@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import shlex
+import signal
 import sys
 from collections.abc import Sequence
 
 from genlab.cli.parser import OVERRIDE, TRAIN_HINT, build_parser
-from genlab.errors import GenlabError
+from genlab.errors import GenlabError, TrainingStopped
 
 __all__ = ["build_parser", "main"]
 
@@ -40,6 +42,18 @@ def _unrecognized(parser: argparse.ArgumentParser, bad: list[str]) -> str:
     return f"unrecognized arguments: {' '.join(bad)}{hint}"
 
 
+def _resume_line(args: argparse.Namespace, stop: TrainingStopped) -> str:
+    """Where the checkpoint is and the command that resumes: this one with --resume."""
+    from genlab.train.stopping import signal_name
+
+    words = [a for a in args.argv if a != "--force"]
+    words += [] if "--resume" in words else ["--resume"]
+    return (
+        f"{signal_name(stop.signum)}; checkpoint at step {stop.step} in {args.out}; "
+        f"resume with: genlab {shlex.join(words)}"
+    )
+
+
 def _internal_error(err: Exception) -> int:
     """One line for an exception that is not a user error (a bug, or out of memory)."""
     first = (str(err).strip().splitlines() or [""])[0][:200]
@@ -55,7 +69,8 @@ def _internal_error(err: Exception) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit code (0 ok, 2 user error, 1 bug, 130 interrupt)."""
+    """Run one command; returns the exit code (0 ok, 2 user error, 1 bug, 128 + the
+    signal when stopped: 130 SIGINT, 143 SIGTERM)."""
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
@@ -65,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = _split_overrides(sub, extra)
     except SystemExit as done:  # --help, or an argument error already printed
         return done.code if isinstance(done.code, int) else 2
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the resume command
     return _run(args, overrides)
 
 
@@ -74,9 +90,12 @@ def _run(args: argparse.Namespace, overrides: dict[str, str]) -> int:
     except GenlabError as err:
         print(f"genlab: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except TrainingStopped as stop:
+        print(f"genlab: {stop}; {_resume_line(args, stop)}", file=sys.stderr)
+        return 128 + stop.signum
+    except KeyboardInterrupt as err:  # a second signal, or one outside training
         print("genlab: interrupted", file=sys.stderr)
-        return 130
+        return 128 + getattr(err, "signum", signal.SIGINT)
     except Exception as err:
         if os.environ.get("GENLAB_DEBUG"):
             raise

@@ -42,7 +42,8 @@ def train_run(
     """Train ``cfg`` into the run folder ``out``; returns its path.
 
     Every check (config, data, model, folder, checkpoint) happens before anything is
-    written; a new run that fails before its first checkpoint is removed again.
+    written; a new run that fails before its first step is removed again, and one that
+    has trained a step is never removed (a signal stops it with a checkpoint).
     """
     folder = RunFolder(out)
     device = resolve_device(cfg.train.device, int(os.environ.get("LOCAL_RANK", "0")))
@@ -97,11 +98,14 @@ def _train(
         return
     actions: list[DirAction] = []
     _on_main(dist_info, lambda: actions.append(folder.check_new(force=force)))
+    built: list[Trainer] = []
     try:
         _on_main(dist_info, lambda: folder.claim(actions[0], cfg, dataset.meta))
-        trainer().fit()
+        built.append(trainer())
+        built[0].fit()
     except BaseException:
-        if dist_info.is_main and actions:
+        trained = built[0].step if built else 0
+        if dist_info.is_main and actions and not trained:  # kept once a step has trained
             folder.discard_unfinished(keep_dir=actions[0] == "reuse")
         raise
 
@@ -116,6 +120,11 @@ def _check_resumable(folder: RunFolder, cfg: RunConfig, meta: DataMeta) -> None:
             f"cannot resume: {out} was trained on {saved_meta.name} {saved_meta.shape} "
             f"(levels {saved_meta.levels}), not {meta.name} {meta.shape} (levels {meta.levels}); "
             "resume with the run's own data"
+        )
+    if not folder.has_checkpoint():
+        raise CheckpointError(
+            f"cannot resume: {out} has no checkpoint (it stopped before its first one; its "
+            "config.yaml and metrics.jsonl are kept); train it again with --force"
         )
     step = folder.read_state().step
     if step >= cfg.train.steps:

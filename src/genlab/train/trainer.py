@@ -4,8 +4,9 @@ A model only has to provide ``loss(x, y, step=step) -> (loss, terms)`` (``Traina
 other abilities are read from ``genlab.protocols``, never probed); the trainer adds AdamW
 with warm-up + cosine, gradient clipping, EMA, optional bf16 autocast and
 torch.compile, DDP across torchrun ranks, a progress bar, JSONL logs, periodic
-sample grids, validation with best-weight selection, atomic checkpoints and an
-exact resume.
+sample grids, validation with best-weight selection, atomic checkpoints, an exact
+resume, and a safe stop on SIGINT / SIGTERM (a checkpoint at the step reached, see
+:mod:`genlab.train.stopping`).
 """
 
 from __future__ import annotations
@@ -23,16 +24,17 @@ from tqdm import tqdm
 
 from genlab.config import TrainConfig
 from genlab.data.dataset import Dataset
-from genlab.errors import CheckpointError, ConfigError, TrainingDiverged
+from genlab.errors import ConfigError, TrainingDiverged, TrainingStopped
 from genlab.protocols import GenerativeModel, Preparable, Trainable
-from genlab.train import checkpoint as ckpt
 from genlab.train.batching import EpochOrder
 from genlab.train.distributed import DistInfo
 from genlab.train.ema import EMA
 from genlab.train.logging import RunLogger
 from genlab.train.optim import lr_at, make_optimizer, set_lr
-from genlab.train.run_folder import Checkpoint, RunFolder, TrainerState
-from genlab.train.seeding import get_rng_state, seed_everything, set_rng_state
+from genlab.train.run_folder import RunFolder
+from genlab.train.seeding import seed_everything
+from genlab.train.stopping import StopSignals
+from genlab.train.trainer_checkpoints import Checkpoints
 from genlab.train.validation import split_validation, validation_score
 from genlab.viz import save_samples
 
@@ -63,7 +65,7 @@ class _LossModule(nn.Module):
         return self.model.loss(x, y, step=step)
 
 
-class Trainer:
+class Trainer(Checkpoints):
     """Train ``model`` on ``dataset.train`` (minus a validation part) into ``run``.
 
     ``run`` is the run folder (rank 0 writes it; None writes nothing). With
@@ -111,6 +113,7 @@ class Trainer:
         self.train_seconds = self.val_seconds = 0.0  # this process's, since it started
         self._ckpt_step, self._ckpt_time = 0, time.monotonic()
         self._bar: tqdm | None = None
+        self.last_train: dict[str, float] = {}  # the last logged training averages
         if resume:
             self._load_checkpoint()
         else:
@@ -157,36 +160,57 @@ class Trainer:
             mininterval=0.5 if sys.stderr.isatty() else 15.0,
         )
         self._bar = bar
-        sums: dict[str, float] = {}
-        count, tick = 0, time.perf_counter()
-        last: dict[str, float] = {}
         self.model.train()
         try:
-            while self.step < cfg.steps:
-                started = time.perf_counter()
-                terms = self._train_step()
-                self.step += 1
-                self.train_seconds += time.perf_counter() - started
-                bar.update(1)
-                for key, value in terms.items():
-                    sums[key] = sums.get(key, 0.0) + value
-                count += 1
-                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                    elapsed = time.perf_counter() - tick
-                    last = {k: v / count for k, v in sums.items()}
-                    last["lr"] = lr_at(self.step - 1, cfg)
-                    last["images_per_s"] = count * cfg.batch_size / max(elapsed, 1e-9)
-                    self.logger.log(self.step, "train", last)
-                    bar.set_postfix(self._shown(last), refresh=False)
-                    sums, count, tick = {}, 0, time.perf_counter()
-                self._periodic()
-                for cb in self.callbacks:
-                    cb(self.step, terms)
+            with StopSignals() as signals:
+                self._loop(signals, bar)
             self._log_time_shares()
         finally:
             bar.close()
             self.logger.close()
-        return TrainResult(self.step, self.best_step, self.best_value, last)
+        return TrainResult(self.step, self.best_step, self.best_value, self.last_train)
+
+    def _loop(self, signals: StopSignals, bar: tqdm) -> None:
+        """Steps until ``cfg.steps``; on a signal, a checkpoint at the step reached and
+        :class:`~genlab.errors.TrainingStopped`."""
+        cfg = self.cfg
+        sums: dict[str, float] = {}
+        count, tick = 0, time.perf_counter()
+        while self.step < cfg.steps:
+            started = time.perf_counter()
+            terms = self._train_step()
+            self.step += 1
+            self.train_seconds += time.perf_counter() - started
+            bar.update(1)
+            for key, value in terms.items():
+                sums[key] = sums.get(key, 0.0) + value
+            count += 1
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                elapsed = time.perf_counter() - tick
+                last = {k: v / count for k, v in sums.items()}
+                last["lr"] = lr_at(self.step - 1, cfg)
+                last["images_per_s"] = count * cfg.batch_size / max(elapsed, 1e-9)
+                self.logger.log(self.step, "train", last)
+                bar.set_postfix(self._shown(last), refresh=False)
+                self.last_train = last
+                sums, count, tick = {}, 0, time.perf_counter()
+            self._periodic()
+            for cb in self.callbacks:
+                cb(self.step, terms)
+            signum = self._stop_agreed(signals)
+            if signum and self.step < cfg.steps:
+                self._checkpoint_now()
+                raise TrainingStopped(self.step, cfg.steps, signum)
+
+    def _stop_agreed(self, signals: StopSignals) -> int:
+        """The signal that stops the run after this step (0: none); under DDP every rank
+        stops at the same step (the largest signal number any rank received)."""
+        signum = signals.signum
+        if self.dist.enabled:
+            flag = torch.tensor(float(signum), device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            signum = int(flag.item())
+        return signum
 
     def _shown(self, last: dict[str, float]) -> dict[str, str]:
         """The bar's numbers: bits/dim when the loss has a bits/dim term (generative
@@ -246,26 +270,6 @@ class Trainer:
             f"training diverged at step {self.step + 1}: {what} = {shown:.4g}{which}; "
             f"lower train.lr (now {self.cfg.lr:g}) or set train.grad_clip{where}"
         )
-
-    def _last_ckpt_step(self) -> int:
-        return self._ckpt_step
-
-    def _checkpoint_due(self) -> bool:
-        """Every ``ckpt_every`` steps, at the end, and when ``ckpt_minutes`` of wall time
-        have passed since the last one (looked at every ``log_every`` steps; rank 0's
-        clock decides for every rank)."""
-        cfg, step = self.cfg, self.step
-        if self._run_dir is None:
-            return False
-        if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            return True
-        if cfg.ckpt_minutes <= 0 or step % cfg.log_every:
-            return False
-        late = torch.tensor(float(time.monotonic() - self._ckpt_time > 60.0 * cfg.ckpt_minutes))
-        if self.dist.enabled:
-            late = late.to(self.device)
-            dist.broadcast(late, src=0)
-        return bool(late.item())
 
     def _periodic(self) -> None:
         cfg, step, final = self.cfg, self.step, self.step == self.cfg.steps
@@ -328,64 +332,3 @@ class Trainer:
             x = model.sample(self.cfg.grid_size, generator=g)
             model.train(was_training)
         save_samples(x, self.meta, self.run.sample_path(self.step))
-
-    # ------------------------------------------------------------------ checkpoints
-
-    def _save_checkpoint(self, rng: list[dict[str, torch.Tensor]]) -> None:
-        assert self.run is not None
-        state = TrainerState(
-            step=self.step,
-            optimizer=self.opt.state_dict(),
-            rng=rng,
-            best_value=self.best_value,
-            best_step=self.best_step,
-            world_size=self.dist.world_size,
-            seconds=(self.train_seconds, self.val_seconds),
-        )
-        ema = None if self.ema is None else self.ema.model.state_dict()
-        self.run.write_checkpoint(Checkpoint(state, self.model.state_dict(), ema, self.best_state))
-
-    def _gather_rng(self) -> list[dict[str, torch.Tensor]]:
-        mine = get_rng_state()
-        if not self.dist.enabled:
-            return [mine]
-        everyone: list[dict[str, torch.Tensor] | None] = [None] * self.dist.world_size
-        dist.all_gather_object(everyone, mine)
-        return [s for s in everyone if s is not None]
-
-    def _load_checkpoint(self) -> None:
-        run = self._run_dir
-        if run is None:
-            raise CheckpointError("resume needs the run folder")
-        if self.dist.is_main:
-            run.recover()
-        if self.dist.enabled:
-            dist.barrier()
-        saved = run.read_checkpoint(ema=self.ema is not None)
-        self._load_into(self.model, saved.model, run.weights_path("model"))
-        if self.ema is not None and saved.ema is not None:
-            self._load_into(self.ema.model, saved.ema, run.path)
-        state = saved.state
-        self.best_state = saved.best
-        self.best_value, self.best_step = state.best_value, state.best_step
-        try:
-            self.opt.load_state_dict(state.optimizer)
-        except (ValueError, KeyError) as err:
-            raise CheckpointError(
-                f"{run.path}: optimizer state does not fit the model ({err})"
-            ) from None
-        self.step = state.step
-        self.train_seconds, self.val_seconds = state.seconds
-        if len(state.rng) == self.dist.world_size:
-            set_rng_state(state.rng[self.dist.rank])
-        else:  # resumed with another number of processes: fresh but reproducible streams
-            seed_everything(self.cfg.seed + self.dist.rank + 7919 * self.step)
-
-    @staticmethod
-    def _load_into(model: nn.Module, weights: dict[str, torch.Tensor], where: object) -> None:
-        try:
-            model.load_state_dict(weights)
-        except RuntimeError as err:
-            raise CheckpointError(
-                f"{where}: weights do not fit the model ({ckpt.fit_problem(err)})"
-            ) from None
