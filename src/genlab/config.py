@@ -108,6 +108,8 @@ class TrainConfig:
     """The one training loop's options (see genlab.train.Trainer)."""
 
     steps: int = ranged(2000, lambda v: v >= 1, "at least 1")
+    # a time budget: > 0 sets steps from a short probe (train/budget.py), written down
+    minutes: float = ranged(0.0, lambda v: v >= 0, "at least 0 (0: train.steps decides)")
     batch_size: int = ranged(128, lambda v: v >= 1, "at least 1")  # global, split across ranks
     lr: float = ranged(1e-3, lambda v: v > 0, "positive")
     # cosine decays to lr * min_lr_ratio

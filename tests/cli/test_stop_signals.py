@@ -25,7 +25,8 @@ import genlab
 STEPS = 240
 ARGS = [
     "train", "diffusion", "--data", "digits", "--steps", str(STEPS), "--quiet", "--threads", "1",
-    "model.channels=8", "model.timesteps=50", "train.val_fraction=0.1", "train.select=best", "train.eval_every=20",
+    "model.channels=8", "model.timesteps=50", "train.val_fraction=0.1", "train.select=best",
+    "train.eval_every=20",
     "train.log_every=1", "train.ckpt_every=150", "train.ckpt_minutes=0", "train.sample_every=0",
     "train.device=cpu",
 ]  # fmt: skip

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 from genlab.errors import GenlabError
@@ -16,6 +17,7 @@ __all__ = [
     "cmd_eval",
     "cmd_fetch",
     "cmd_report",
+    "cmd_runs",
     "cmd_sample",
     "cmd_study",
     "cmd_train",
@@ -76,6 +78,7 @@ def _train_overrides(args: argparse.Namespace, overrides: dict[str, str]) -> dic
         "data.name": ("--data", args.data),
         "data.data_dir": ("--data-dir", args.data_dir),
         "train.steps": ("--steps", args.steps),
+        "train.minutes": ("--minutes", args.minutes),
         "train.batch_size": ("--batch-size", args.batch_size),
         "train.seed": ("--seed", args.seed),
         "train.device": ("--device", args.device),
@@ -87,15 +90,48 @@ def _train_overrides(args: argparse.Namespace, overrides: dict[str, str]) -> dic
 
 def cmd_train(args: argparse.Namespace, overrides: dict[str, str]) -> None:
     from genlab import runs
+    from genlab.errors import TrainingStopped
 
+    if args.minutes and args.steps:
+        raise GenlabError("--steps and --minutes both set the run's length; give one")
     layered = _train_overrides(args, overrides)
     out = Path(args.out)
     if args.resume:
         cfg = runs.resume_config(out, args.family, config_file=args.config, overrides=layered)
     else:
         cfg = runs.make_config(args.family, config_file=args.config, overrides=layered)
-    runs.train_run(cfg, out, resume=args.resume, force=args.force)
+    started = time.monotonic()
+    try:
+        runs.train_run(cfg, out, resume=args.resume, force=args.force)
+    except TrainingStopped:
+        _summary(out, time.monotonic() - started)  # the stop line and its exit code follow
+        raise
     print(f"run written to {out}", file=sys.stderr)
+    _summary(out, time.monotonic() - started)
+
+
+def _summary(out: Path, wall_s: float) -> None:
+    """The end-of-run summary (stderr), with this command's wall time; only on rank 0."""
+    import os
+
+    from genlab.runs.summary import summarize
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    lines = summarize(out).lines()
+    lines[0] += f"; this command took {wall_s / 60:.1f} min of wall time"
+    print("\n".join(lines), file=sys.stderr)
+
+
+def cmd_runs(args: argparse.Namespace, _extra: dict[str, str]) -> None:
+    from genlab.runs.summary import find_runs, summarize, table
+
+    root = Path(args.dir)
+    found = find_runs(root)
+    if not found:
+        print(f"no run folders under {root}")
+        return
+    print(table([summarize(p) for p in found], root))
 
 
 def _sampling_flags(args: argparse.Namespace, options: dict[str, str]) -> dict[str, str]:
@@ -185,8 +221,10 @@ def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
 
 def cmd_study(args: argparse.Namespace, _extra: dict[str, str]) -> None:
     _threads(args)
+    from genlab.data import use_data_dir
     from genlab.studies import RESULTS_FILE, run_study
 
+    use_data_dir(args.data_dir)
     result = run_study(args.name, args.budget, Path(args.out), args.device, data=args.data)
     print(f"{args.name}: {result.verdict_text}")
     print(f"  claim: {result.claim}")
@@ -200,7 +238,13 @@ def cmd_report(args: argparse.Namespace, _extra: dict[str, str]) -> None:
 
     names = None if args.studies is None else [n.strip() for n in args.studies.split(",")]
     path = build_report(
-        args.budget, Path(args.out), args.device, studies=names, jobs=args.jobs, data=args.data
+        args.budget,
+        Path(args.out),
+        args.device,
+        studies=names,
+        jobs=args.jobs,
+        data=args.data,
+        data_dir=args.data_dir,
     )
     print(f"report written to {path}")
     print(f"index of every dataset page: {Path(args.out) / INDEX}")

@@ -12,6 +12,7 @@ from genlab.cli.commands import (
     cmd_eval,
     cmd_fetch,
     cmd_report,
+    cmd_runs,
     cmd_sample,
     cmd_study,
     cmd_train,
@@ -40,6 +41,17 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value:g}")
     return value
 
 
@@ -86,6 +98,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data", help="dataset name (digits, toy2d:moons, mnist, cifar10, folder:PATH)")
     t.add_argument("--out", required=True, help="run folder to create")
     t.add_argument("--steps", type=_positive_int, help="training steps")
+    t.add_argument(
+        "--minutes",
+        type=_positive_float,
+        help="train for about this many minutes of wall time: a short probe sets the steps "
+        "(train.minutes; recorded in config.yaml)",
+    )
     t.add_argument("--batch-size", type=_positive_int, help="global batch size")
     t.add_argument("--seed", type=int, help="random seed")
     t.add_argument("--config", help="YAML config file (sections data, train, model)")
@@ -97,6 +115,18 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads(t)
     t.set_defaults(func=cmd_train, takes_overrides=True, parser=t)
+
+
+def _add_runs(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser(
+        "runs",
+        help="list the run folders under a folder",
+        description="List the run folders under DIR (default .): family, data, steps done "
+        "of planned, last validation score, minutes of training and validation, and state "
+        "(finished, stopped at step N and resumable, or no checkpoint).",
+    )
+    r.add_argument("dir", nargs="?", default=".", help="folder to search (default .)")
+    r.set_defaults(func=cmd_runs, parser=r)
 
 
 def _add_sample(sub: argparse._SubParsersAction) -> None:
@@ -192,8 +222,9 @@ def _add_study_data(p: argparse.ArgumentParser) -> None:
         "--data",
         default="digits",
         help="dataset the studies train on (default digits; e.g. fashion-mnist, found in "
-        "$GENLAB_DATA, ./data or /usr/share/datasets)",
+        "--data-dir, $GENLAB_DATA, ./data or /usr/share/datasets)",
     )
+    p.add_argument("--data-dir", help="folder holding dataset folders, searched first")
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
@@ -232,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_datasets,
         _add_fetch,
         _add_train,
+        _add_runs,
         _add_sample,
         _add_eval,
         _add_study,

@@ -14,6 +14,7 @@ from genlab.data.dataset import (
     Split,
     data_root,
     data_roots,
+    use_data_dir,
 )
 from genlab.errors import DataError
 from genlab.registry import DATASETS, resolve, unknown_name
@@ -25,6 +26,7 @@ __all__ = [
     "Split",
     "data_root",
     "data_roots",
+    "use_data_dir",
     "dataset_available",
     "load_dataset",
     "split_name",

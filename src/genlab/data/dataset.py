@@ -160,12 +160,23 @@ def data_root(opts: LoadOptions) -> Path:
     return Path(opts.data_dir or os.environ.get("GENLAB_DATA") or "data").expanduser().absolute()
 
 
+_SEARCH_FIRST: list[str | None] = [None]  # this process's --data-dir (see use_data_dir)
+
+
+def use_data_dir(path: str | None) -> None:
+    """Search ``path`` first in this process wherever no ``data_dir`` is given: the
+    ``--data-dir`` of commands that load data in many places (``genlab study``,
+    ``genlab report`` and the runs they train); None undoes it."""
+    _SEARCH_FIRST[0] = path
+
+
 def data_roots(opts: LoadOptions) -> list[Path]:
     """The folders searched for dataset folders, in order, absolute and without repeats:
-    ``--data-dir``, ``$GENLAB_DATA``, ``./data``, then the system folder
-    ``$GENLAB_SYSTEM_DATA`` (default ``/usr/share/datasets``; empty to skip it)."""
+    ``--data-dir`` (the options', else the process's: :func:`use_data_dir`),
+    ``$GENLAB_DATA``, ``./data``, then the system folder ``$GENLAB_SYSTEM_DATA`` (default
+    ``/usr/share/datasets``; empty to skip it)."""
     given = [
-        opts.data_dir,
+        opts.data_dir or _SEARCH_FIRST[0],
         os.environ.get("GENLAB_DATA"),
         "data",
         os.environ.get("GENLAB_SYSTEM_DATA", SYSTEM_DATA),

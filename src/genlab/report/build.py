@@ -17,7 +17,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from genlab.atomic import write_atomic
-from genlab.data import Dataset, load_dataset
+from genlab.data import Dataset, load_dataset, use_data_dir
 from genlab.errors import GenlabError
 from genlab.report.html import DatasetPage, ReportEntry, render_index, render_report
 from genlab.studies.base import (
@@ -45,6 +45,7 @@ def build_report(
     studies: Sequence[str] | None = None,
     jobs: int = 1,
     data: str = DEFAULT_DATA,
+    data_dir: str | None = None,
 ) -> Path:
     """Run ``studies`` (default: every registered one) on dataset ``data`` into
     ``out/<data>/<study>/`` at ``budget``, write the dataset's page ``out/<data>/index.html``
@@ -58,8 +59,10 @@ def build_report(
     Names, the dataset (present, and with what each study needs) and the device are
     checked before anything runs. A study that fails with a
     user error (e.g. a run that diverges) gets an error section on the page, and once
-    the page is written one GenlabError names the studies that failed.
+    the page is written one GenlabError names the studies that failed. ``data_dir``
+    is searched first for the data, here and in every study's process.
     """
+    use_data_dir(data_dir)
     from genlab.train.distributed import resolve_device
 
     names = list(studies) if studies is not None else study_names()
@@ -79,7 +82,9 @@ def build_report(
         entries = [_run_one(name, budget, folder, resolved, data) for name in names]
     else:
         costs = {n: _expected_cost(n, budget, folder, data) for n in names}
-        entries = _run_parallel(names, budget, folder, resolved, jobs, data=data, costs=costs)
+        entries = _run_parallel(
+            names, budget, folder, resolved, jobs, data=data, costs=costs, data_dir=data_dir
+        )
     minutes = (time.perf_counter() - start) / 60
     meta = (
         f"dataset {described} · budget {budget} · device {resolved} · {len(names)} studies · "
@@ -152,6 +157,7 @@ def _run_parallel(
     runner: Callable[[str, Budget, Path, str, str], str] | None = None,
     data: str = DEFAULT_DATA,
     costs: Mapping[str, float] | None = None,
+    data_dir: str | None = None,
 ) -> list[ReportEntry]:
     """Each study in a fresh (spawned) process, ``jobs`` at a time, by ``runner`` (a
     module-level function: '' when ``out/<name>/results.json`` is written, else the
@@ -163,7 +169,10 @@ def _run_parallel(
     threads = max(1, default_threads() // workers)  # the report's --threads, shared
     order = sorted(names, key=lambda n: -(costs or {}).get(n, 0.0))  # stable: ties keep order
     with ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_limit_threads, initargs=(threads,)
+        workers,
+        mp_context=get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(threads, data_dir),
     ) as pool:
         futures = {n: pool.submit(runner, n, budget, out, device, data) for n in order}
         errors = [futures[n].result() for n in names]
@@ -185,8 +194,9 @@ def _expected_cost(name: str, budget: Budget, folder: Path, data: str) -> float:
     return get_study(name).cost_on(data)
 
 
-def _limit_threads(threads: int) -> None:
+def _start_worker(threads: int, data_dir: str | None) -> None:
     choose_threads(threads)
+    use_data_dir(data_dir)
 
 
 def _run_child(name: str, budget: Budget, out: Path, device: str, data: str) -> str:

@@ -8,6 +8,7 @@ decides when, and coordinates the DDP ranks (rank 0 alone writes).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,9 @@ from genlab.runs.config import check_family, load_data, parse_config
 from genlab.runs.loading import build_model, trained_model
 from genlab.threads import default_threads, use_threads
 from genlab.train import Trainer, close_distributed, init_distributed, resolve_device
+from genlab.train.budget import plan_steps
 from genlab.train.distributed import DistInfo
+from genlab.train.logging import RunLogger
 from genlab.train.run_folder import DirAction, RunFolder
 from genlab.warm_start import warm_start
 
@@ -98,9 +101,23 @@ def _train(
         return
     actions: list[DirAction] = []
     _on_main(dist_info, lambda: actions.append(folder.check_new(force=force)))
+    plan = None
+    if cfg.train.minutes > 0:  # the probe writes nothing; the planned steps are recorded
+        plan = plan_steps(
+            lambda copy: Trainer(
+                copy, dataset, cfg.train, None, device=device, dist_info=dist_info
+            ),
+            model,
+            cfg.train.minutes,
+        )
+        cfg = replace(cfg, train=replace(cfg.train, steps=plan.steps))
+        if dist_info.is_main:
+            print(f"genlab: {plan.describe()}", file=sys.stderr)
     built: list[Trainer] = []
     try:
         _on_main(dist_info, lambda: folder.claim(actions[0], cfg, dataset.meta))
+        if plan is not None and dist_info.is_main:
+            RunLogger(folder.metrics_path).log(0, "plan", plan.as_record())
         built.append(trainer())
         built[0].fit()
     except BaseException:
