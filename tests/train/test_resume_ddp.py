@@ -139,3 +139,28 @@ def test_ddp_equals_single_process_on_the_same_global_batch(tmp_path):
     a, b = load_file(one / "model.safetensors"), load_file(two / "model.safetensors")
     torch.testing.assert_close(a["logits"], b["logits"], rtol=1e-4, atol=1e-4)
     assert not torch.equal(a["logits"], torch.zeros_like(a["logits"]))
+
+
+def test_a_signal_on_one_rank_stops_every_rank_at_its_step(tmp_path):
+    """SIGTERM reaches rank 1 alone at step 10: both ranks stop after that step, rank 0
+    writes the checkpoint at it, and a resumed 2-process run ends as the one never
+    stopped."""
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    args = ["--steps", "24", "train.device=cpu", "train.batch_size=32", "train.ckpt_every=12",
+            "train.ckpt_minutes=0", "train.log_every=2"]  # fmt: skip
+
+    def ddp(run, *more):
+        cmd = [torchrun, "--standalone", "--nproc_per_node=2", str(SCRIPT), str(run), *args, *more]
+        return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=150)
+
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    assert ddp(full).returncode == 0
+    stopped = ddp(cut, "--sigterm-at", "10", "--sigterm-rank", "1")
+    assert stopped.returncode != 0
+    state = torch.load(cut / "trainer_state.pt", weights_only=True)
+    assert state["step"] == 10 and state["world_size"] == 2 and len(state["rng"]) == 2
+    resumed = ddp(cut, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for name in ("model.safetensors", "ema.safetensors"):
+        a, b = load_file(full / name), load_file(cut / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name

@@ -3,7 +3,8 @@
 Run as a script it trains one run, optionally killing itself with SIGKILL at a
 given step or dumping each DDP rank's final weights:
 
-    python toy_family.py OUT --steps 60 [--kill-at 37] [--resume] [--dump DIR] [k=v ...]
+    python toy_family.py OUT --steps 60 [--kill-at 37] [--resume] [--dump DIR]
+        [--sigterm-at STEP --sigterm-rank R] [k=v ...]
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ def main() -> None:
     p.add_argument("--kill-at", type=int, default=0)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--dump")
+    p.add_argument("--sigterm-at", type=int, default=0, help="SIGTERM to itself at this step")
+    p.add_argument("--sigterm-rank", type=int, default=0, help="... on this DDP rank only")
     args, extra = p.parse_known_args()
     overrides = dict(e.split("=", 1) for e in extra)
     overrides.setdefault("train.steps", str(args.steps))
@@ -100,6 +103,12 @@ def main() -> None:
     if args.kill_at:
         callbacks.append(
             lambda step, _t: os.kill(os.getpid(), signal.SIGKILL) if step == args.kill_at else None
+        )
+    if args.sigterm_at and int(os.environ.get("RANK", "0")) == args.sigterm_rank:
+        callbacks.append(
+            lambda step, _t: (
+                os.kill(os.getpid(), signal.SIGTERM) if step == args.sigterm_at else None
+            )
         )
     holder = {}
     if args.dump:
@@ -116,7 +125,12 @@ def main() -> None:
             return result
 
         tr.Trainer.fit = fit
-    train_run(cfg, args.out, resume=args.resume, callbacks=callbacks)
+    from genlab.errors import TrainingStopped
+
+    try:
+        train_run(cfg, args.out, resume=args.resume, callbacks=callbacks)
+    except TrainingStopped as stop:
+        sys.exit(128 + stop.signum)
 
 
 if __name__ == "__main__":
