@@ -1,11 +1,12 @@
 """Every family on the real Fashion-MNIST at a stated CPU budget, through the CLI:
 
-    genlab train FAMILY --data fashion-mnist --steps S --out RUN      (defaults otherwise)
+    genlab train FAMILY --data fashion-mnist --minutes M --out RUN    (defaults otherwise)
     genlab eval RUN --json                                           (the whole test split)
 
-Each job's steps are chosen from its measured training speed (a 40-step probe run) so
-that training takes about ``--minutes`` (default 10) of one thread; the budget written
-down is steps x batch. Jobs run ``--jobs`` at a time (default 2, one thread each).
+Each job trains for ``--minutes`` (default 10) of one thread with ``genlab train
+--minutes``, which plans the steps from a short probe (training steps, validation and
+sample grids included); the budget written down is steps x batch. Jobs run ``--jobs``
+at a time (default 2, one thread each).
 Recorded per job: test bits/dim with its standard error and estimator (generative; the
 diffusion bound also with its decoder's stds fitted on train images, model.nll_decoder=fitted),
 FD/KID/precision/recall/sharpness of 1000 samples against the test split in the feature
@@ -69,45 +70,30 @@ def genlab(*args: str, env: dict[str, str]) -> str:
     return proc.stdout
 
 
-def images_per_s(run: Path) -> tuple[float, int]:
-    """Training images/s of a probe run (the median of its train records after the first,
-    which holds the start-up) and its batch size."""
-    from genlab.runs import read_config
-
-    rates = sorted(r["images_per_s"] for r in records(run, "train")[1:])
-    return rates[len(rates) // 2], read_config(run)[0].train.batch_size
-
-
 def run_job(name: str, args: argparse.Namespace, env: dict[str, str]) -> dict:
     family, extra, metrics = JOBS[name]
     work = Path(args.workdir)
     base = ["--data", DATA, "--quiet", "--device", args.device, *extra]
-    probe = work / f"{name}-probe"
-    genlab(
-        "train",
-        family,
-        "--out",
-        str(probe),
-        "--force",
-        "--steps",
-        "40",
-        "train.log_every=10",
-        *base,
-        env=env,
-    )
-    rate, batch = images_per_s(probe)
-    steps = max(50, int(args.minutes * 60 * rate / batch) // 50 * 50)
     run = work / name
     started = time.perf_counter()
-    genlab("train", family, "--out", str(run), "--force", "--steps", str(steps), *base, env=env)
+    genlab(
+        "train", family, "--out", str(run), "--force", "--minutes", str(args.minutes), *base,
+        env=env,
+    )  # fmt: skip
     train_s = time.perf_counter() - started
+    from genlab.runs import read_config
+
+    cfg = read_config(run)[0].train
+    plan = next(r for r in records(run, "plan"))
+    steps, batch = cfg.steps, cfg.batch_size
     record = {
         "family": family,
         "overrides": extra,
         "steps": steps,
         "batch_size": batch,
         "images_seen": steps * batch,
-        "probe_images_per_s": rate,
+        "probe_images_per_s": batch / plan["step_s"],
+        "plan": plan,
         "train_seconds": train_s,
         "validation": [  # the run's own held-out part of train (none where it trains on all)
             {k: r[k] for k in ("step", "bpd") if k in r} for r in records(run, "val")
