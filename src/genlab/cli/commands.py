@@ -164,7 +164,12 @@ def cmd_sample(args: argparse.Namespace, options: dict[str, str]) -> None:
     if family.pictures is not None and args.pictures:
         from genlab.runs import load_data
 
-        test_x = load_data(loaded.config.data).test.x
+        data = loaded.config.data
+        if args.data_dir:
+            from dataclasses import replace
+
+            data = replace(data, data_dir=args.data_dir)
+        test_x = load_data(data).test.x
         device = next(loaded.model.parameters()).device
         pics = family.pictures(loaded.model, test_x.to(device), loaded.meta, Path(args.pictures))
         print(f"pictures: {', '.join(str(p) for p in pics)}", file=sys.stderr)

@@ -150,6 +150,9 @@ def _add_sample(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     s.add_argument("--out", required=True, help="FILE.png (picture) or FILE.npz (array)")
     s.add_argument(
+        "--data-dir", help="folder holding dataset folders (--pictures reads test images)"
+    )
+    s.add_argument(
         "--pictures",
         help="also write the family's pictures into this folder (vae: reconstructions, "
         "prior samples and means, interpolations, latent traversals)",
