@@ -82,7 +82,7 @@ def summarize(path: str | Path) -> RunSummary:
         best = min(vals, key=lambda r: r[name])
         best_step = best["step"] if cfg.train.select == "best" else None
     plans = [r for r in records if r.get("kind") == "plan"]
-    grids = sorted((folder.path / "samples").glob("step_*.png"))
+    grids = folder.sample_grids()
     return RunSummary(
         path=folder.path,
         family=cfg.family,

@@ -227,6 +227,10 @@ class RunFolder:
     def tensorboard_dir(self) -> Path:
         return self.path / TENSORBOARD
 
+    def sample_grids(self) -> list[Path]:
+        """The run's sample grids, oldest first."""
+        return sorted((self.path / SAMPLES).glob("step_*.png"))
+
     def sample_path(self, step: int) -> Path:
         """Where the sample grid of ``step`` goes."""
         return self.path / SAMPLES / f"step_{step:07d}.png"
