@@ -1,8 +1,8 @@
 """Stopping a real CLI run with SIGINT and SIGTERM, before and after its first scheduled
 checkpoint: the run writes a checkpoint at the step it reached, prints the command that
 resumes it and exits 130 / 143; resumed with that command it ends bit-identical (model,
-EMA and best weights) to the same run never stopped. A second signal stops at once and
-the folder is kept."""
+EMA and best weights) to the same run never stopped. (A second signal: tests/train/
+test_stopping.py.)"""
 
 from __future__ import annotations
 
@@ -94,16 +94,3 @@ def test_a_stopped_run_resumes_bit_identical(tmp_path, reference, sig, at, code)
     for name, tensors in reference.items():
         assert tensors.keys() == got[name].keys()
         assert all(torch.equal(tensors[k], got[name][k]) for k in tensors), name
-
-
-def test_a_second_signal_stops_at_once_and_keeps_the_folder(tmp_path):
-    run = tmp_path / "run"
-    done = stopped(run, 5, signal.SIGINT, signal.SIGINT)
-    assert done.returncode == 130, done.stderr
-    assert (run / "config.yaml").exists() and step_reached(run) >= 5  # kept, with its log
-    if not (run / "trainer_state.pt").exists():  # stopped before any checkpoint: says so
-        again = subprocess.run(
-            genlab_cmd(*ARGS, "--out", str(run), "--resume"), env=ENV, capture_output=True,
-            text=True,
-        )  # fmt: skip
-        assert again.returncode == 2 and "has no checkpoint" in again.stderr

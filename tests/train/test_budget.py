@@ -14,26 +14,29 @@ from genlab.train.budget import Costs
 
 
 @pytest.mark.parametrize(
-    ("step_s", "val_s", "sample_s", "every", "grid_every"),
+    ("step_s", "events"),
     [
-        (0.1, 0.0, 0.0, 250, 0),
-        (0.37, 2.5, 0.0, 50, 0),
-        (0.02, 0.7, 3.1, 25, 100),
-        (1.0, 9.0, 0.5, 1, 3),
+        (0.1, ()),
+        (0.37, ((2.5, 50),)),
+        (0.02, ((0.7, 25), (3.1, 100), (0.05, 500))),
+        (1.0, ((9.0, 1), (0.5, 3), (0.0, 7), (4.0, 0))),
     ],
 )
-def test_steps_are_the_most_that_fit(step_s, val_s, sample_s, every, grid_every):
-    """Against a loop adding one step at a time: the largest S whose time fits."""
-    costs = Costs(step_s, val_s, sample_s, every, grid_every)
+def test_steps_are_the_most_that_fit(step_s, events):
+    """Against a loop adding one step at a time and counting each event when its step
+    comes (and once more at the end when the last step is off its schedule)."""
+    costs = Costs(step_s, events)
+    live = [(s, e) for s, e in events if s and e > 0]
     for seconds in (5.0, 61.0, 180.0, 1234.5):
-        brute, vals, grids, s = 0, 0, 0, 0
-        while True:  # count the events of a run one step at a time
+        brute, s = 0, 0
+        counts = [0] * len(live)
+        while True:
             s += 1
-            vals += bool(val_s) and s % every == 0
-            grids += bool(grid_every and sample_s) and s % grid_every == 0
-            end_val = bool(val_s) and s % every != 0  # the final validation and grid
-            end_grid = bool(grid_every and sample_s) and s % grid_every != 0
-            t = s * step_s + (vals + end_val) * val_s + (grids + end_grid) * sample_s
+            counts = [c + (s % e == 0) for c, (_, e) in zip(counts, live, strict=True)]
+            end = [s % e != 0 for _, e in live]
+            t = s * step_s + sum(
+                (c + last) * sec for c, last, (sec, _) in zip(counts, end, live, strict=True)
+            )
             if t > seconds:
                 break
             brute = s
@@ -53,6 +56,7 @@ def test_a_planned_run_is_the_run_its_steps_train(tmp_path, device):
     records = [json.loads(x) for x in (planned / "metrics.jsonl").read_text().splitlines()]
     (plan,) = [r for r in records if r["kind"] == "plan"]
     assert plan["steps"] == cfg.train.steps and plan["step_s"] > 0 and plan["val_s"] > 0
+    assert plan["ckpt_s"] > 0 and not list(planned.glob("*.tmp*"))
     fixed = tmp_path / "fixed"
     train_run(make_config("vae", overrides=over | {"train.steps": str(cfg.train.steps)}), fixed)
     for name in ("model", "ema", "best"):
@@ -61,22 +65,19 @@ def test_a_planned_run_is_the_run_its_steps_train(tmp_path, device):
 
 
 @pytest.mark.slow
-def test_three_minutes_on_fashion_mnist_take_three_minutes(tmp_path):
+def test_three_minutes_on_fashion_mnist_take_three_minutes(tmp_path, fashion_mnist_dir):
     """The issue's check: ``genlab train diffusion --data fashion-mnist --minutes 3`` on one
     thread trains for 3 minutes to within 10%, the planned steps in config.yaml."""
     import subprocess
     import sys
     import time
 
-    from genlab.data import dataset_available
-
-    if not dataset_available("fashion-mnist")[0]:
-        pytest.skip("Fashion-MNIST is not installed (make fashion-mnist)")
     run = tmp_path / "r"
     started = time.monotonic()
     subprocess.run(
         [sys.executable, "-m", "genlab", "train", "diffusion", "--data", "fashion-mnist",
-         "--minutes", "3", "--out", str(run), "--threads", "1", "--quiet"],
+         "--data-dir", fashion_mnist_dir, "--minutes", "3", "--out", str(run), "--threads",
+         "1", "--quiet"],
         check=True,
     )  # fmt: skip
     wall = time.monotonic() - started

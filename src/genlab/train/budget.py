@@ -2,12 +2,13 @@
 
 A short probe on a throwaway copy of the model times what a run spends its minutes on:
 training steps (a few warm-up steps, then :data:`PROBE_STEPS` timed), one validation pass
-and one sample grid (when the run has them). The steps are then the most that fit in the
-minutes left after the probe, with a validation every ``eval_every`` steps and a grid every
-``sample_every`` (and both at the end), counted exactly (:class:`Costs`):
+and one sample grid (when the run has them) and one checkpoint (into a temporary
+folder). The steps are then the most that fit in the minutes left after the probe, with
+a validation every ``eval_every`` steps, a grid every ``sample_every`` and a checkpoint
+every ``ckpt_every`` (each also at the end), counted exactly (:class:`Costs`):
 
     S step_s + ceil(S / eval_every) val_s + ceil(S / sample_every) sample_s
-        <= 60 minutes - probe_s
+        + ceil(S / ckpt_every) ckpt_s <= 60 minutes - probe_s
 
 The steps are written into the run's config.yaml, so the learning-rate schedule, the
 warm-up and ``--resume`` mean exactly what they mean with ``--steps``: a run planned for
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -29,6 +31,7 @@ import torch.distributed as dist
 from torch import nn
 
 from genlab.protocols import GenerativeModel
+from genlab.train.run_folder import RunFolder
 from genlab.train.seeding import get_rng_state, set_rng_state
 from genlab.train.trainer import Trainer
 
@@ -47,6 +50,7 @@ class Plan:
     step_s: float
     val_s: float
     sample_s: float
+    ckpt_s: float
     probe_s: float
 
     def as_record(self) -> dict[str, float]:
@@ -58,6 +62,7 @@ class Plan:
             parts.append(f"{self.val_s:.3g} s a validation")
         if self.sample_s:
             parts.append(f"{self.sample_s:.3g} s a sample grid")
+        parts.append(f"{self.ckpt_s:.3g} s a checkpoint")
         return (
             f"{self.minutes:g} minutes: {self.steps} steps ({', '.join(parts)}; "
             f"probe {self.probe_s:.1f} s)"
@@ -92,37 +97,49 @@ def plan_steps(
             model_eval.eval()
             model_eval.sample(cfg.grid_size)
         sample_s = time.perf_counter() - timed
+    ckpt_s = _checkpoint_seconds(trainer) if main else 0.0
     probe_s = time.perf_counter() - started
-    step_s, val_s, sample_s, probe_s = _slowest(trainer, [step_s, val_s, sample_s, probe_s])
+    times = [step_s, val_s, sample_s, ckpt_s, probe_s]
+    step_s, val_s, sample_s, ckpt_s, probe_s = _slowest(trainer, times)
     set_rng_state(saved)
-    cost = Costs(step_s, val_s, sample_s, cfg.eval_every, cfg.sample_every)
-    return Plan(
-        minutes, cost.steps_within(60.0 * minutes - probe_s), step_s, val_s, sample_s, probe_s
-    )
+    events = ((val_s, cfg.eval_every), (sample_s, cfg.sample_every), (ckpt_s, cfg.ckpt_every))
+    steps = Costs(step_s, events).steps_within(60.0 * minutes - probe_s)
+    return Plan(minutes, steps, step_s, val_s, sample_s, ckpt_s, probe_s)
+
+
+def _checkpoint_seconds(trainer: Trainer) -> float:
+    """The time of writing one checkpoint (into a temporary folder, then removed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer.run = RunFolder(tmp)
+        started = time.perf_counter()
+        trainer._save_checkpoint([get_rng_state()])
+        seconds = time.perf_counter() - started
+        trainer.run = None
+    return seconds
 
 
 @dataclass(frozen=True)
 class Costs:
-    """Seconds a run spends per step, per validation (every ``eval_every`` steps and at
-    the end) and per sample grid (every ``sample_every``, 0: never, and at the end)."""
+    """Seconds a run spends per step and on periodic events: ``(seconds, every)`` each
+    (validation, sample grid, checkpoint), every ``every`` steps and at the end (``every``
+    0 or ``seconds`` 0: never)."""
 
     step_s: float
-    val_s: float
-    sample_s: float
-    eval_every: int
-    sample_every: int
+    events: tuple[tuple[float, int], ...] = ()
 
     def seconds(self, steps: int) -> float:
         """The time of a run of ``steps`` steps."""
-        vals = -(-steps // self.eval_every) if self.val_s else 0  # ceil: the end's included
-        grids = -(-steps // self.sample_every) if self.sample_every > 0 and self.sample_s else 0
-        return steps * self.step_s + vals * self.val_s + grids * self.sample_s
+        total = steps * self.step_s
+        for seconds, every in self.events:
+            if seconds and every > 0:
+                total += -(-steps // every) * seconds  # ceil: the one at the end included
+        return total
 
     def steps_within(self, seconds: float) -> int:
         """The most steps whose run fits in ``seconds`` (at least 1)."""
-        per = self.step_s + self.val_s / self.eval_every
-        per += self.sample_s / self.sample_every if self.sample_every > 0 else 0.0
-        steps = max(1, math.floor((seconds - self.val_s - self.sample_s) / per))
+        live = [(s, e) for s, e in self.events if s and e > 0]
+        per = self.step_s + sum(s / e for s, e in live)
+        steps = max(1, math.floor((seconds - sum(s for s, _ in live)) / per))
         while steps > 1 and self.seconds(steps) > seconds:
             steps -= 1
         while self.seconds(steps + 1) <= seconds:
