@@ -654,7 +654,7 @@ def diffusion_decoder_section() -> str:
         f"images instead, one for pixels whose x0_hat falls in an end bin "
         f"({res['fitted_std_end']:.4f}) and one for the rest ({res['fitted_std_rest']:.4f}); "
         f"any std gives a probability of the levels, so it stays a bound (and passes the "
-        f"known-entropy test). On the run of the table above ({res['run_steps']} steps; "
+        f"known-entropy test). On the Fashion-MNIST run of fashion_quality.json ({res['run_steps']} steps; "
         f"`python benchmarks/diffusion_decoder.py`), on the whole test split, L_0 falls from "
         f"{_num(res['l0_fixed']['bpd'], 3)} to {_num(res['l0_fitted']['bpd'], 3)} bits/dim "
         f"and the bound from {_num(fixed['bpd'], 3)} +- {_num(fixed['se'], 3)} to "
