@@ -9,7 +9,6 @@ grid, and the commands that sample and evaluate it.
 
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +62,7 @@ def summarize(path: str | Path) -> RunSummary:
 
     folder = RunFolder(path)
     cfg, meta = folder.read_config(parse_config)
-    records = _records(folder.metrics_path)
+    records = folder.records()
     logged = max((r["step"] for r in records if r.get("kind") == "train"), default=0)
     seconds: float | None = None
     if folder.has_checkpoint():
@@ -136,15 +135,3 @@ def table(summaries: list[RunSummary], root: Path) -> str:
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
     )
-
-
-def _records(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by a kill
-            continue
-    return out

@@ -4,7 +4,6 @@ callback collected."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,14 +42,7 @@ class Curves:
 def read_curves(run: Path, key: str = "bpd") -> Curves:
     """``key`` from the train and val records of the run's metrics log (finite only)."""
     curves = Curves()
-    path = RunFolder(run).metrics_path
-    if not path.is_file():
-        return curves
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for rec in RunFolder(run).records():
         value = rec.get(key)
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             continue

@@ -53,8 +53,8 @@ class Plan:
     ckpt_s: float
     probe_s: float
 
-    def as_record(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
+    def as_record(self) -> dict[str, float | int]:
+        return asdict(self)
 
     def describe(self) -> str:
         parts = [f"{self.step_s:.3g} s a step"]

@@ -227,6 +227,19 @@ class RunFolder:
     def tensorboard_dir(self) -> Path:
         return self.path / TENSORBOARD
 
+    def records(self) -> list[dict[str, Any]]:
+        """The records of metrics.jsonl in order (none when it is absent); a line cut by
+        a kill is skipped."""
+        if not self.metrics_path.is_file():
+            return []
+        out = []
+        for line in self.metrics_path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
     def sample_grids(self) -> list[Path]:
         """The run's sample grids, oldest first."""
         return sorted((self.path / SAMPLES).glob("step_*.png"))
