@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -119,9 +120,6 @@ class Checkpoint:
     model: dict[str, torch.Tensor]
     ema: dict[str, torch.Tensor] | None = None
     best: dict[str, torch.Tensor] | None = None
-
-
-# ---------------------------------------------------------------- atomic commit
 
 
 def write_checkpoint(run: Path, writers: Mapping[str, Callable[[Path], None]]) -> None:
@@ -228,20 +226,14 @@ class RunFolder:
         return self.path / TENSORBOARD
 
     def records(self) -> list[dict[str, Any]]:
-        """The records of metrics.jsonl in order (none when it is absent); a line cut by
-        a kill is skipped."""
-        if not self.metrics_path.is_file():
-            return []
-        out = []
-        for line in self.metrics_path.read_text().splitlines():
-            try:
+        """metrics.jsonl's records in order (a line cut by a kill is skipped)."""
+        path, out = self.metrics_path, []
+        for line in path.read_text().splitlines() if path.is_file() else []:
+            with suppress(json.JSONDecodeError):
                 out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
         return out
 
-    def sample_grids(self) -> list[Path]:
-        """The run's sample grids, oldest first."""
+    def sample_grids(self) -> list[Path]:  # oldest first
         return sorted((self.path / SAMPLES).glob("step_*.png"))
 
     def sample_path(self, step: int) -> Path:
