@@ -23,7 +23,7 @@ import genlab
 from genlab.registry import FAMILIES
 
 SRC = Path(genlab.__file__).parent
-BELOW = {"data", "nn", "metrics"}
+BELOW = {"data", "nn", "metrics", "ode"}
 ABOVE = {"train", "runs", "warm_start", "cli", "__main__", "inference", "studies", "report"}
 FAMILY_PARTS = {target.split(":")[0].split(".")[1] for target in FAMILIES.values()}
 

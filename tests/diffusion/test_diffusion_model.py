@@ -11,7 +11,7 @@ import torch
 from genlab.data import load_dataset
 from genlab.data.dataset import DataMeta
 from genlab.diffusion import DiffusionConfig, build_diffusion
-from genlab.diffusion.guidance import drop_labels, guide
+from genlab.nn.guidance import drop_labels, guide
 from genlab.errors import ConfigError, GenlabError
 
 DIGITS = DataMeta("digits", (1, 8, 8), 17, 10)

@@ -26,7 +26,7 @@ from torch import nn
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import from_centered, to_centered
 from genlab.diffusion.config import DiffusionConfig
-from genlab.diffusion.guidance import drop_labels, guide
+from genlab.nn.guidance import drop_labels, guide
 from genlab.diffusion.likelihood import VariationalBound
 from genlab.diffusion.parameterization import min_snr_weight, target, x0_from
 from genlab.diffusion.samplers import (
