@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import math
 
+import ode_gaussian as gaussian
 import pytest
 import torch
 
 from genlab.ode.likelihood import dequantized_nll, log_density
 from genlab.ode.paths import AffinePath
-import ode_gaussian as gaussian
 
 
 def points(n: int = 8, seed: int = 0) -> torch.Tensor:

@@ -26,7 +26,6 @@ from torch import nn
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import from_centered, to_centered
 from genlab.diffusion.config import DiffusionConfig
-from genlab.nn.guidance import drop_labels, guide
 from genlab.diffusion.likelihood import VariationalBound
 from genlab.diffusion.parameterization import min_snr_weight, target, x0_from
 from genlab.diffusion.samplers import (
@@ -39,6 +38,7 @@ from genlab.diffusion.samplers import (
 from genlab.diffusion.schedule import NoiseSchedule
 from genlab.errors import ConfigError, GenlabError
 from genlab.nn import distributions as vlb
+from genlab.nn.guidance import drop_labels, guide
 from genlab.nn.unet import UNet
 
 __all__ = ["DiffusionConfig", "DiffusionModel", "build_diffusion"]
