@@ -90,6 +90,7 @@ FAMILIES: dict[str, str] = {
     "pixelwise": "genlab.pixelwise:FAMILY",
     "flow": "genlab.flows:FAMILY",
     "diffusion": "genlab.diffusion:FAMILY",
+    "flowmatch": "genlab.flowmatch:FAMILY",
     "vae": "genlab.vae:FAMILY",
     "simclr": "genlab.ssl:SIMCLR_FAMILY",
     "rotation": "genlab.ssl:ROTATION_FAMILY",

@@ -1,0 +1,46 @@
+"""The ``flowmatch`` family: flow matching / rectified flow on the diffusion family's U-Net,
+sampled by the ODE solvers of ``genlab.ode`` (and DDIM / DPM-Solver++ in x_0 form), scored
+through the probability-flow ODE in bits/dim."""
+
+from __future__ import annotations
+
+from genlab.data.dataset import DataMeta
+from genlab.family import Family, Overrides
+from genlab.flowmatch.config import FlowMatchConfig
+from genlab.flowmatch.model import FlowMatchModel, build_flowmatch
+from genlab.flowmatch.sampling import FlowMatchSampling
+
+__all__ = ["FAMILY", "FlowMatchConfig", "FlowMatchModel", "FlowMatchSampling", "build_flowmatch"]
+
+
+def data_defaults(meta: DataMeta, n_train: int) -> Overrides:
+    """Images of more than 256 values: the diffusion family's U-Net and batch for them
+    (``genlab.diffusion.data_defaults``), so the two families compare on one network."""
+    if meta.is_image and meta.dims > 256:
+        return {"model.channels": 16, "model.multipliers": (1, 2, 2), "train.batch_size": 64}
+    return {}
+
+
+FAMILY = Family(
+    name="flowmatch",
+    config=FlowMatchConfig,
+    build=build_flowmatch,
+    # the diffusion family's training settings: same network, same trainer
+    defaults={
+        "train.steps": 4000,
+        "train.batch_size": 128,
+        "train.lr": 2e-3,
+        "train.warmup": 200,
+        "train.weight_decay": 0.0,
+        "train.grad_clip": 1.0,
+        "train.ema": 0.999,
+        "train.val_fraction": 0.0,
+        "train.select": "last",
+        "train.sample_every": 1000,
+        "train.eval_every": 500,
+    },
+    data_defaults=data_defaults,
+    description="flow matching / rectified flow (U-Net; Euler, Heun, RK4, dopri5, DPM-Solver++; "
+    "ODE likelihood)",
+    sampling=FlowMatchSampling,
+)
