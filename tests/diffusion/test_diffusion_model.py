@@ -11,8 +11,8 @@ import torch
 from genlab.data import load_dataset
 from genlab.data.dataset import DataMeta
 from genlab.diffusion import DiffusionConfig, build_diffusion
-from genlab.nn.guidance import drop_labels, guide
 from genlab.errors import ConfigError, GenlabError
+from genlab.nn.guidance import drop_labels, guide
 
 DIGITS = DataMeta("digits", (1, 8, 8), 17, 10)
 

@@ -16,6 +16,7 @@ from genlab.diffusion.bound import (
     snr_proposal,
     stratified_timesteps,
 )
+from genlab.diffusion.flow_ode import ode_nll, ode_statement
 from genlab.diffusion.samplers.base import noise_like
 from genlab.errors import GenlabError
 from genlab.nn import distributions as vlb
@@ -39,6 +40,7 @@ class VariationalBound:
     # (end-bin, other) decoder stds of nll_decoder=fitted, set by fit_nll: not weights
     decoder_stds: tuple[float, float] | None = None
     decoder_fit_images: int = 0
+    last_ode_nfe: int = 0  # NFE of the latest nll() solve with nll_method=ode
     predict_x0: Any
     _to_model: Any
     _null: Any
@@ -109,6 +111,9 @@ class VariationalBound:
         stratified importance-sampled draws per image (``bound.py``; unbiased), or all T
         terms exactly when ``nll_timesteps`` is 0. See :meth:`nll_estimator`. With
         ``nll_decoder=fitted`` the decoder's stds come from :meth:`fit_nll`, called first."""
+        if self.config.nll_method == "ode":
+            nll, self.last_ode_nfe = ode_nll(self, x)  # type: ignore[arg-type]
+            return nll.to(x.device)
         decoder = None
         if self.config.nll_decoder == "fitted":
             if self.decoder_stds is None:
@@ -148,6 +153,8 @@ class VariationalBound:
     def nll_estimator(self) -> dict[str, object]:
         """How :meth:`nll` estimates the bound, JSON-able, for writing next to its value."""
         T, cfg = self.schedule.T, self.config
+        if cfg.nll_method == "ode":
+            return ode_statement(self, self.last_ode_nfe)  # type: ignore[arg-type]
         k, exact = cfg.nll_timesteps, min(T, cfg.nll_exact)
         every = k == 0 or k >= T - exact
         out: dict[str, object] = {

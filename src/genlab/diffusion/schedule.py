@@ -117,6 +117,13 @@ class NoiseSchedule(nn.Module):
         frac = t - lo
         return torch.lerp(table[lo], table[lo + 1], frac)
 
+    def d_log_alpha_bar(self, t: Tensor) -> Tensor:
+        """d log alpha_bar / dt per timestep, float64, shaped like t: the slope of the
+        linear piece t lies on (the piece above t at an integer t < T)."""
+        t = torch.as_tensor(t, device=self._log_alpha_bar.device).to(torch.float64)
+        lo = t.clamp(0, self.T).floor().long().clamp(max=self.T - 1)
+        return self._log_alpha_bar[lo + 1] - self._log_alpha_bar[lo]
+
     def alpha(self, t: Tensor) -> Tensor:
         """``alpha_t = sqrt(alpha_bar_t)``, float64, same shape as t."""
         return torch.exp(0.5 * self.log_alpha_bar(t))

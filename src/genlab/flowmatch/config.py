@@ -22,7 +22,9 @@ class FlowMatchConfig:
     path: Literal["linear", "cosine"] = "linear"
     # training times: uniform on [0, 1] or logit-normal (Esser et al. 2024, SD3, sec. 3.1)
     time_sampling: Literal["uniform", "logit_normal"] = "logit_normal"
-    logit_mean: float = ranged(0.0, lambda v: -1.5 <= v <= 1.5, "in [-1.5, 1.5]")  # the logit-normal's location m
+    logit_mean: float = ranged(
+        0.0, lambda v: -1.5 <= v <= 1.5, "in [-1.5, 1.5]"
+    )  # the logit-normal's location m
     logit_std: float = ranged(1.0, lambda v: v > 0, "above 0")  # and its scale s
     # the U-Net: the diffusion family's (the same sizes on the same data)
     channels: int = ranged(24, lambda v: v >= 1, "at least 1")
