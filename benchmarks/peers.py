@@ -386,7 +386,7 @@ def normflows_realnvp(
     where = (
         "as genlab's model.checker=gather does"
         if cfg.checker == "gather"
-        else "where genlab's run on the masked full map (fewer FLOPs)"
+        else "where genlab's run on the masked full map (about twice the FLOPs)"
     )
     note = (
         f"normflows coupling nets: {convs} 3x3 convs at width {hidden} (genlab: "
