@@ -50,7 +50,12 @@ from genlab.train.validation import split_validation
 DATA = "fashion-mnist"
 DIFFUSION: dict[str, dict[str, str]] = {
     "default": {},
-    "24ch (1,2,3), batch 64": {"train.batch_size": "64"},
+    # the family's generic U-Net, spelled out: data_defaults would otherwise shrink it
+    "24ch (1,2,3), batch 64": {
+        "model.channels": "24",
+        "model.multipliers": "1,2,3",
+        "train.batch_size": "64",
+    },
     "16ch (1,2,2), batch 64": {
         "model.channels": "16",
         "model.multipliers": "1,2,2",
