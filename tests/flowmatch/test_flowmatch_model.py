@@ -13,7 +13,7 @@ from torch import nn
 
 from genlab.data import DataMeta
 from genlab.data.scaling import to_centered
-from genlab.errors import GenlabError
+from genlab.errors import ConfigError, GenlabError
 from genlab.flowmatch import FlowMatchConfig, FlowMatchModel, build_flowmatch
 from genlab.flowmatch.model import TIME_SCALE
 from genlab.ode.paths import AffinePath
@@ -113,3 +113,23 @@ def test_conditional_model_with_guidance_samples_each_label():
     assert x.shape == (3, 1, 8, 8) and x.min() >= 0 and x.max() <= 16
     with pytest.raises(GenlabError, match="needs labels"):
         m.train().loss(torch.zeros(2, 1, 8, 8, dtype=torch.long))
+
+
+def test_vector_data_get_the_mlp_and_an_exact_density():
+    """Untrained, the velocity MLP is zero (its last layer starts at zero): the flow is the
+    identity and -log p(x) must be exactly -log N(x; 0, I), with no dequantization."""
+    from genlab.flowmatch.network import VectorVelocity
+
+    meta = DataMeta(name="toy2d:moons", shape=(2,), levels=None, num_classes=None)
+    cfg = FlowMatchConfig(nll_divergence="exact", clip=False)
+    m = build_flowmatch(cfg, meta).eval()
+    assert isinstance(m.network, VectorVelocity)
+    x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    normal = torch.distributions.Normal(0.0, 1.0)
+    torch.testing.assert_close(
+        m.nll(x).double(), -normal.log_prob(x).sum(1).double(), atol=1e-5, rtol=0
+    )
+    assert m.nll_estimator()["estimator"].endswith("density of continuous data")
+    assert m.sample(5).shape == (5, 2)
+    with pytest.raises(ConfigError, match="vector data are unconditional"):
+        build_flowmatch(FlowMatchConfig(conditional=True), DataMeta("v", (2,), None, 3))

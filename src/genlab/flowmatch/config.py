@@ -34,6 +34,9 @@ class FlowMatchConfig:
     blocks: int = ranged(1, lambda v: v >= 1, "at least 1")
     attention: tuple[int, ...] = ranged((2,), lambda v: all(a >= 0 for a in v), "each at least 0")
     dropout: float = ranged(0.1, lambda v: 0 <= v < 1, "in [0, 1)")
+    # vector data (toy2d): the velocity MLP's width and hidden layers instead of the U-Net
+    hidden: int = ranged(256, lambda v: v >= 1, "at least 1")
+    depth: int = ranged(3, lambda v: v >= 1, "at least 1")
     conditional: bool = False  # class labels, with classifier-free guidance
     p_uncond: float = ranged(0.1, lambda v: 0 <= v <= 1, "in [0, 1]")
     guidance: float = ranged(1.0, lambda v: v >= 0, "at least 0 (1: plain conditional)")

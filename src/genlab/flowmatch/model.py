@@ -23,10 +23,11 @@ from genlab.data.dataset import DataMeta
 from genlab.data.scaling import from_centered, to_centered
 from genlab.errors import ConfigError, GenlabError
 from genlab.flowmatch.config import FlowMatchConfig
+from genlab.flowmatch.network import VectorVelocity
 from genlab.nn.guidance import drop_labels, guide
 from genlab.nn.unet import UNet
 from genlab.ode import exponential
-from genlab.ode.likelihood import dequantized_nll
+from genlab.ode.likelihood import dequantized_nll, log_density
 from genlab.ode.paths import AffinePath, as_column, x0_from_velocity
 from genlab.ode.solvers import EVALS_PER_STEP, solve, steps_for_nfe, uniform_times
 
@@ -202,21 +203,29 @@ class FlowMatchModel(nn.Module):
 
     def nll(self, x: torch.Tensor) -> torch.Tensor:
         """(N,) nats: the ``nll_draws``-draw dequantized bound on -log P(x) through the
-        ODE (``ode.likelihood.dequantized_nll``), unconditional."""
+        ODE (``ode.likelihood.dequantized_nll``), unconditional; on continuous data the
+        density itself, -log p(x) (``ode.likelihood.log_density``)."""
         cfg = self.config
+        options = {
+            "t_min": cfg.nll_t_min,
+            "method": cfg.nll_solver,
+            "steps": cfg.nll_steps,
+            "rtol": cfg.nll_tolerance,
+            "atol": cfg.nll_tolerance,
+            "divergence": cfg.nll_divergence,
+            "probes": cfg.nll_probes,
+        }
+        if self.levels is None:  # continuous data: the density itself
+            dens = log_density(self.field(None), self._to_model(x), **options)  # type: ignore[arg-type]
+            self.last_nll_nfe = dens.nfe
+            return (-dens.log_p).to(x.device)
         width = 2.0 / (int(self.levels) - 1)
         nll, self.last_nll_nfe = dequantized_nll(
             self.field(None),
             self._to_model(x),
             width,
             draws=cfg.nll_draws,
-            t_min=cfg.nll_t_min,
-            method=cfg.nll_solver,
-            steps=cfg.nll_steps,
-            rtol=cfg.nll_tolerance,
-            atol=cfg.nll_tolerance,
-            divergence=cfg.nll_divergence,
-            probes=cfg.nll_probes,
+            **options,  # type: ignore[arg-type]
         )
         return nll.to(x.device)
 
@@ -228,6 +237,15 @@ class FlowMatchModel(nn.Module):
             if cfg.nll_solver == "dopri5"
             else {"steps": cfg.nll_steps, "nfe": cfg.nll_steps * EVALS_PER_STEP[cfg.nll_solver]}
         )
+        if self.levels is None:
+            return {
+                "estimator": "probability-flow ODE, density of continuous data",
+                "solver": cfg.nll_solver,
+                **grid,
+                "divergence": cfg.nll_divergence,
+                **({"probes": cfg.nll_probes} if cfg.nll_divergence == "hutchinson" else {}),
+                "units": "nats per example",
+            }
         return {
             "estimator": "probability-flow ODE, dequantized bound"
             if cfg.nll_draws == 1
@@ -246,11 +264,18 @@ class FlowMatchModel(nn.Module):
 
 
 def build_flowmatch(cfg: FlowMatchConfig, meta: DataMeta) -> FlowMatchModel:
-    """The family's builder: the diffusion family's U-Net, predicting a velocity."""
-    if not meta.is_image or meta.levels is None:
-        raise ConfigError(f"the flowmatch family needs discrete images; {meta.name} is not")
+    """The family's builder: the diffusion family's U-Net for discrete images, a velocity
+    MLP for vector data (``network.VectorVelocity``)."""
     if cfg.conditional and not meta.num_classes:
         raise ConfigError(f"model.conditional=true needs labels; {meta.name} has none")
+    if not meta.is_image:
+        if cfg.conditional:
+            raise ConfigError("model.conditional=true is for images; vector data are unconditional")
+        return FlowMatchModel(VectorVelocity(meta.dims, cfg.hidden, cfg.depth), meta, cfg)
+    if meta.levels is None:
+        raise ConfigError(
+            f"the flowmatch family needs discrete images or vectors; {meta.name} is neither"
+        )
     levels = len(cfg.multipliers)
     if any(a >= levels for a in cfg.attention):
         raise ConfigError(f"model.attention levels must be in 0..{levels - 1}, got {cfg.attention}")
