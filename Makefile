@@ -40,8 +40,11 @@ test-slow: venv
 	$(BIN)/python -m pytest -m slow -q $(PYTEST_ARGS)
 
 # the peers of benchmarks/speed.py come with the optional `bench` extra, installed here only
+# (torchcfm without its dependencies: its torchdyn would pull a CUDA torch over the pinned
+# CPU one, and the two modules the peer uses need only torch, numpy and POT)
 $(VENV)/.genlab-bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet --no-deps torchcfm==1.0.7 POT==0.9.7.post1
 	touch $@
 
 bench: $(VENV)/.genlab-bench

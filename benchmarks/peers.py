@@ -16,6 +16,7 @@ gets data scaled to [0, 1]; the U-Net gets x_t of the eps-MSE loss of ``unet_spe
 
 from __future__ import annotations
 
+import copy
 import importlib
 import math
 from collections.abc import Callable
@@ -37,6 +38,7 @@ PACKAGES = {
     "nflows": "nflows",
     "pythae": "pythae",
     "pytorch-metric-learning": "pytorch_metric_learning",
+    "torchcfm": "torchcfm",
 }
 
 Sampler = tuple[Callable[[], object], int]  # (draw a batch, images per call)
@@ -666,3 +668,33 @@ def pml_triplet(miner: str, margin: float, x0: torch.Tensor, y: torch.Tensor) ->
         len(x0),
         note="pml averages over triplets with a positive loss, genlab over all mined",
     )
+
+
+def torchcfm_flowmatch(net: nn.Module, shape: tuple[int, ...], batch: int, nfe: int) -> Side:
+    """torchcfm's ``ConditionalFlowMatcher`` (sigma = 0: the straight path) training a copy
+    of genlab's U-Net (the same architecture and weights, so equal FLOPs) with uniform
+    times, and diffusers' ``FlowMatchEulerDiscreteScheduler`` sampling that copy for
+    ``nfe`` Euler steps. torchcfm runs time from noise (0) to data (1), diffusers and
+    genlab from data (0) to noise (1): the network reads genlab's 1000 t either way."""
+    tcfm, diffusers = need("torchcfm"), need("diffusers")
+    net = copy.deepcopy(net)
+    fm = tcfm.ConditionalFlowMatcher(sigma=0.0)
+    x_data = torch.rand(batch, *shape) * 2 - 1
+
+    def loss() -> torch.Tensor:
+        t, xt, ut = fm.sample_location_and_conditional_flow(torch.randn_like(x_data), x_data)
+        # torchcfm's velocity points to the data: genlab's time 1 - t, velocity -ut
+        return (net(xt, 1000 * (1 - t), None) + ut).square().mean()
+
+    sched = diffusers.FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0)
+
+    def sample() -> torch.Tensor:
+        sched.set_timesteps(nfe)
+        x = torch.randn(batch, *shape)
+        for t in sched.timesteps:
+            v = net(x, t.expand(batch).float(), None)  # diffusers' timesteps are 1000 sigma
+            x = sched.step(v, t, x).prev_sample
+        return x
+
+    label = "torchcfm ConditionalFlowMatcher + diffusers FlowMatchEuler, genlab's U-Net"
+    return Side(label, net, loss, batch, samplers={f"euler-{nfe}": (sample, batch)})

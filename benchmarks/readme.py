@@ -717,6 +717,35 @@ def flowmatch_fashion_section() -> str:
     return "\n".join(lines) + "\n"
 
 
+def speed_flowmatch_section() -> str:
+    """speed_flowmatch.json: the flow-matching rows of benchmarks/speed.py, run on their own
+    (``--only flowmatch``) after the main table."""
+    return speed_section(_result("speed_flowmatch.json"))
+
+
+def toy2d_densities_section() -> str:
+    """toy2d_densities.json: test NLL per toy set and model, with the picture."""
+    res = _result("toy2d_densities.json")
+    rows = res["rows"]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    sets = list(dict.fromkeys(r["dataset"] for r in rows))
+    out = [
+        f"![learned 2-D densities](benchmarks/results/{res['figure']})",
+        "",
+        f"Test NLL in nats/dim (lower is better; a fitted Gaussian for scale), "
+        f"`python benchmarks/toy2d_densities.py`: {res['protocol']}.",
+        "",
+        "| toy set | Gaussian | " + " | ".join(models) + " |",
+        "|---|---|" + "---|" * len(models),
+    ]
+    for name in sets:
+        here = {r["model"]: r for r in rows if r["dataset"] == name}
+        gauss = next(iter(here.values()))["gaussian_nats_per_dim"]
+        cells = [f"{here[m]['test_nats_per_dim']:.3f}" for m in models]
+        out.append(f"| {name} | {gauss:.3f} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def diffusion_speed_section() -> str:
     """diffusion_speed.json: training and sampling speed of the digits U-Net."""
     res = _result("diffusion_speed.json")
@@ -831,6 +860,8 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "diffusion_bound": diffusion_bound_section,
     "diffusion_decoder": diffusion_decoder_section,
     "flowmatch_fashion": flowmatch_fashion_section,
+    "speed_flowmatch": speed_flowmatch_section,
+    "toy2d_densities": toy2d_densities_section,
     "runs_listing": runs_listing_section,
     "vae_defaults": vae_defaults_section,
     "diffusion_speed": diffusion_speed_section,

@@ -198,6 +198,30 @@ def diffusion_pair(shape: Shape, s: Settings) -> Pair:
     return Pair(g, peer, reason, batch, note, config=_options(cfg))
 
 
+def flowmatch_pair(shape: Shape, s: Settings) -> Pair:
+    """The flowmatch family's default model (the diffusion U-Net at the shape) against
+    torchcfm's objective and diffusers' flow-match Euler scheduler on a copy of the same
+    network: what each library adds around one U-Net."""
+    model, cfg = genlab_model("flowmatch", shape, {})
+    batch = s.batch or cfg.train.batch_size
+    data = random_images(batch, shape.shape, LEVELS)
+    g = Side(f"genlab flowmatch ({cfg.model.path} path, {cfg.model.time_sampling} times)", model,
+             lambda: model.loss(data)[0], batch)  # fmt: skip
+    g.samplers[f"euler-{s.sample_steps}"] = (
+        peers.bind(model.sample, batch, solver="euler", nfe=s.sample_steps),
+        batch,
+    )
+    peer, reason = _peer(
+        peers.torchcfm_flowmatch, model.network, shape.shape, batch, s.sample_steps
+    )
+    note = (
+        "the same U-Net on both sides (the peer trains a copy): the ratios measure the "
+        "objective and the sampling loop around it; genlab samples in data space (levels), "
+        "the peer returns the model-space tensor"
+    )
+    return Pair(g, peer, reason, batch, note, config=_options(cfg))
+
+
 # the flattened NSF of the zuko and nflows rows (their NSF has no multi-scale image form):
 # 2 x 2 spline couplings with MLP conditioners of two hidden layers of 64 units
 FLAT_NSF = {"model.conditioner": "mlp", "model.steps": 2, "model.hidden": 64, "model.blocks": 2}
@@ -307,6 +331,7 @@ def _peer(builder: Callable[..., Side], *args: Any) -> tuple[Side | None, str]:
 # rows by name, in order; triplet rows are shape-free and run once
 ROWS: dict[str, Callable[[Shape, Settings], Pair]] = {
     "diffusion": diffusion_pair,
+    "flowmatch": flowmatch_pair,
     "flow-glow": flow_pair("glow", peers.normflows_glow),
     # the same without GroupNorm in the coupling networks: normflows' bare convolutions
     "flow-glow-no-norm": flow_pair("glow", peers.normflows_glow, NO_NORM, "no GroupNorm"),
