@@ -746,6 +746,38 @@ def toy2d_densities_section() -> str:
     return "\n".join(out) + "\n"
 
 
+def diffusion_defaults_section() -> str:
+    """defaults_fashion_diffusion.json: the Fashion-MNIST U-Net chosen on validation."""
+    res = _result("defaults_fashion_diffusion.json")
+    runs = res["runs"]
+    cells = "; ".join(
+        f"{name}: {r['steps']} steps, FD {_num(r['fd'])} +- {_num(r['fd_se'])}, precision "
+        f"{_num(r['precision'])}, recall {_num(r['recall'])}"
+        for name, r in runs.items()
+    )
+    return (
+        "- **diffusion**: the 16-channel U-Net (multipliers 1,2,2, batch 64), not the digits "
+        "one (24 channels, multipliers 1,2,3), chosen on validation samples at equal CPU "
+        "time (`python benchmarks/defaults_fashion.py --family diffusion`, "
+        f"benchmarks/results/defaults_fashion_diffusion.json; {res['protocol']}): {cells}. "
+        + _batch_verdict(runs["default"], runs["16ch (1,2,2), batch 32"])
+        + "\n"
+    )
+
+
+def _batch_verdict(b64: dict[str, Any], b32: dict[str, Any]) -> str:
+    """Whether batch 32's FD differs from batch 64's by more than two SE of the difference."""
+    diff = b64["fd"] - b32["fd"]
+    se = (b64["fd_se"] ** 2 + b32["fd_se"] ** 2) ** 0.5
+    if abs(diff) < 2 * se:
+        return (
+            f"Batch 64 minus batch 32: FD {diff:+.2f} +- {se:.2f}, inside two standard "
+            "errors, so the recorded batch 64 stays."
+        )
+    better = "32" if diff > 0 else "64"
+    return f"Batch 64 minus batch 32: FD {diff:+.2f} +- {se:.2f}: batch {better} is better."
+
+
 def diffusion_speed_section() -> str:
     """diffusion_speed.json: training and sampling speed of the digits U-Net."""
     res = _result("diffusion_speed.json")
@@ -859,6 +891,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "flow_defaults": flow_defaults_section,
     "diffusion_bound": diffusion_bound_section,
     "diffusion_decoder": diffusion_decoder_section,
+    "diffusion_defaults": diffusion_defaults_section,
     "flowmatch_fashion": flowmatch_fashion_section,
     "speed_flowmatch": speed_flowmatch_section,
     "toy2d_densities": toy2d_densities_section,
