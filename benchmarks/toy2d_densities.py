@@ -88,7 +88,7 @@ def main() -> None:
     shown = dataclasses.replace(settings, presets=(*presets, "flowmatch"))
     RESULTS.mkdir(exist_ok=True)
     fig = density_figure(fits, shown, RESULTS)
-    (RESULTS / fig.name).replace(RESULTS / "toy2d_densities.png")
+    (RESULTS / fig.file).replace(RESULTS / "toy2d_densities.png")
     rows = [
         {
             "dataset": f.dataset,
