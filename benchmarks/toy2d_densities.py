@@ -69,6 +69,18 @@ def fit_flowmatch(settings: DensitySettings, name: str) -> tuple[DensityFit, flo
     return fit, seconds
 
 
+def flowmatch_protocol(run: Path) -> str:
+    """The flowmatch run's settings as its config.yaml records them."""
+    cfg = load_run(run).config
+    m, t = cfg.model, cfg.train
+    return (
+        f"the family's defaults for vector data (velocity MLP {m.depth} x {m.hidden}, "
+        f"{m.path} path, {m.time_sampling.replace('_', '-')} times, EMA {t.ema} weights, "
+        f"lr {t.lr}), NLL through {m.nll_solver} at tolerance {m.nll_tolerance} with the "
+        f"{m.nll_divergence} divergence"
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=1500)
@@ -103,9 +115,8 @@ def main() -> None:
         "protocol": f"toy2d {', '.join(DATASETS)}: {args.steps} steps, batch "
         f"{settings.batch_size}, one thread; flows: presets {', '.join(presets)}, hidden "
         f"{settings.hidden}, model.steps {settings.flow_steps}, no dropout, weights chosen "
-        "on validation; flowmatch: the family's defaults for vector data (velocity MLP "
-        "3 x 256, linear path, logit-normal times, EMA weights), NLL through dopri5 at "
-        "tolerance 1e-4 with the exact divergence; test NLL on the test split (5000 points)",
+        f"on validation; flowmatch: {flowmatch_protocol(WORK / f'flowmatch-{DATASETS[0]}')}"
+        "; test NLL on the test split (5000 points)",
         "flow_train_and_eval_seconds": flow_seconds,
         "flowmatch_train_seconds": fm_seconds,
         "rows": rows,
