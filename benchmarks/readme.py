@@ -579,11 +579,52 @@ def flow_defaults_section() -> str:
     runs = cand["runs"]
     masked = runs["realnvp (multi-scale)"]["val_bpd_at_common_cpu_seconds"]
     gathered = runs["realnvp, gathered checkerboards"]["val_bpd_at_common_cpu_seconds"]
+    rows = sorted(runs.items(), key=lambda kv: kv[1]["val_bpd_at_common_cpu_seconds"])
+    table = [
+        "",
+        f"Every candidate at about {next(iter(runs.values()))['budget']:.0f} CPU s of "
+        f"training (`python benchmarks/flow_defaults_fashion.py --only candidates`), "
+        "ranked by validation bits/dim (1000 held-out train images) at the CPU seconds of "
+        "the shortest run:",
+        "",
+        "| candidate | params | train img/s | steps | val bits/dim at "
+        f"{cand['common_cpu_seconds']:.0f} CPU s | best val bits/dim |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in rows:
+        table.append(
+            f"| {name} | {r['params'] / 1e6:.2f}M | {r['train_images_per_s']:.0f} | "
+            f"{r['steps']} | {r['val_bpd_at_common_cpu_seconds']:.3f} | {r['val_bpd']:.3f} |"
+        )
+    # the spread of one image's bits/dim, read off the default glow's test SE over its
+    # images: what a 1000-image validation mean can resolve between two candidates
+    test = _result("fashion_quality.json")["flow-glow"]["test"]
+    val_se = test["bpd_se"] * (test["bpd_images"] / 1000) ** 0.5
+    best_name, best = rows[0]
+    default = next(r for n, r in runs.items() if n.startswith("default"))
+    gap = default["val_bpd_at_common_cpu_seconds"] - best["val_bpd_at_common_cpu_seconds"]
+    table += [
+        "",
+        f"A 1000-image validation mean has a standard error of about {val_se:.3f} bits/dim "
+        f"(the default glow's per-image spread on the test split), {val_se * 2**0.5:.3f} for "
+        "the difference of two unpaired means (the candidates share the validation images, "
+        "so a paired SE would be smaller; the runs record no per-image values). "
+        + (
+            "The default is the lowest."
+            if best is default
+            else f"The lowest, {best_name}, is {gap:.3f} below the default: "
+            + (
+                "inside two standard errors, so the default stays."
+                if gap < 2 * val_se * 2**0.5
+                else "more than two standard errors: the default should change to it."
+            )
+        ),
+    ]
     return (
         f"Validation bits/dim on Fashion-MNIST (benchmarks/results/flow_defaults_fashion.json): "
         f"glow without GroupNorm is behind the default by {gaps}; at equal CPU time "
         f"({cand['common_cpu_seconds']:.0f} s) realnvp's masked checkerboards reach "
-        f"{masked:.3f} against {gathered:.3f} gathered.\n"
+        f"{masked:.3f} against {gathered:.3f} gathered.\n" + "\n".join(table) + "\n"
     )
 
 
