@@ -16,8 +16,8 @@ one-thread budget, and both likelihoods through the probability-flow ODE.
    subset of ``--bpd-images`` test images with the cheap estimator (dopri5 at tolerance
    ``--tolerance``, one Hutchinson probe, one dequantization draw), its SE across images
    and its cost per image (projected to the 10,000 images); then its bias: the same
-   estimator against a tight solve (dopri5 at 1e-5, exact-noise-free setting apart from
-   the same probes and draws) on the first ``--bias-images`` of that subset, paired.
+   estimator against a tight solve (dopri5 at 1e-5, with the same probes and draws, so
+   the difference is the solver's) on the first ``--bias-images`` of that subset, paired.
 
 Results: results/flowmatch_fashion.json. Skips (exit 0) without Fashion-MNIST.
 

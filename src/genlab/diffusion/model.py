@@ -38,7 +38,7 @@ from genlab.diffusion.samplers import (
 from genlab.diffusion.schedule import NoiseSchedule
 from genlab.errors import ConfigError, GenlabError
 from genlab.nn import distributions as vlb
-from genlab.nn.guidance import drop_labels, guide
+from genlab.nn.guidance import drop_labels, guide, labels_for
 from genlab.nn.unet import UNet
 
 __all__ = ["DiffusionConfig", "DiffusionModel", "build_diffusion"]
@@ -213,13 +213,7 @@ class DiffusionModel(VariationalBound, nn.Module):
         sample that class (``y`` gives one per sample). The options are the fields of
         :class:`~genlab.diffusion.sampling.DiffusionSampling`."""
         if label is not None:
-            if not 0 <= label < self.num_classes:
-                raise GenlabError(
-                    f"label={label}: the model knows classes 0..{self.num_classes - 1}"
-                    if self.num_classes
-                    else "label needs a model trained with model.conditional=true"
-                )
-            y = torch.full((n,), label, dtype=torch.long)
+            y = labels_for(n, label, self.num_classes)
         out = self.generate(
             n,
             y=y,

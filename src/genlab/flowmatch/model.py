@@ -24,7 +24,7 @@ from genlab.data.scaling import from_centered, to_centered
 from genlab.errors import ConfigError, GenlabError
 from genlab.flowmatch.config import FlowMatchConfig
 from genlab.flowmatch.network import VectorVelocity
-from genlab.nn.guidance import drop_labels, guide
+from genlab.nn.guidance import drop_labels, guide, labels_for
 from genlab.nn.unet import UNet
 from genlab.ode import exponential
 from genlab.ode.likelihood import dequantized_nll, log_density
@@ -181,13 +181,7 @@ class FlowMatchModel(nn.Module):
         """``n`` samples in data space (n, C, H, W), integer levels; ``label`` gives every
         sample that class. The options are the fields of ``FlowMatchSampling``."""
         if label is not None:
-            if not 0 <= label < self.num_classes:
-                raise GenlabError(
-                    f"label={label}: the model knows classes 0..{self.num_classes - 1}"
-                    if self.num_classes
-                    else "label needs a model trained with model.conditional=true"
-                )
-            y = torch.full((n,), label, dtype=torch.long)
+            y = labels_for(n, label, self.num_classes)
         x, _, _ = self.generate(
             n,
             y=y,

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["drop_labels", "guide"]
+from genlab.errors import GenlabError
+
+__all__ = ["drop_labels", "guide", "labels_for"]
 
 
 def drop_labels(
@@ -30,3 +32,15 @@ def guide(cond: torch.Tensor, uncond: torch.Tensor, scale: float) -> torch.Tenso
     if scale == 1.0:
         return cond
     return torch.lerp(uncond, cond, scale)
+
+
+def labels_for(n: int, label: int, num_classes: int) -> torch.Tensor:
+    """(n,) long labels all ``label``, or one clear error when the model has no such class
+    (``num_classes`` 0: not trained with labels)."""
+    if not 0 <= label < num_classes:
+        raise GenlabError(
+            f"label={label}: the model knows classes 0..{num_classes - 1}"
+            if num_classes
+            else "label needs a model trained with model.conditional=true"
+        )
+    return torch.full((n,), label, dtype=torch.long)

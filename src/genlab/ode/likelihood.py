@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -32,7 +33,7 @@ from genlab.ode.solvers import Field, solve
 
 __all__ = ["DivergenceKind", "ODEDensity", "dequantized_nll", "log_density"]
 
-DivergenceKind = str  # "exact" | "hutchinson"
+DivergenceKind = Literal["exact", "hutchinson"]
 
 
 @dataclass(frozen=True)
