@@ -41,7 +41,10 @@ def step_reached(run: Path) -> int:
     path = run / "metrics.jsonl"
     if not path.exists():
         return 0
-    steps = [json.loads(x)["step"] for x in path.read_text().splitlines() if '"train"' in x]
+    # the run appends while this reads: the text after the last newline may be a line cut
+    # mid-write, so only complete lines count
+    complete = path.read_text().split("\n")[:-1]
+    steps = [json.loads(x)["step"] for x in complete if '"train"' in x]
     return max(steps, default=0)
 
 
