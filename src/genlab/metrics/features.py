@@ -80,11 +80,15 @@ class FeatureCNN(nn.Module):
     and comparing it on a held-out part of train is pending. Needs H, W >= 4.
     """
 
-    def __init__(self, channels: int, height: int, width: int, num_classes: int) -> None:
+    def __init__(
+        self, channels: int, height: int, width: int, num_classes: int, max_grid: int = MAX_GRID
+    ) -> None:
         super().__init__()
         if height < 4 or width < 4:
             raise GenlabError(f"feature network needs images of at least 4x4, got {height}x{width}")
-        grid = (min(height // 4, MAX_GRID), min(width // 4, MAX_GRID))
+        if max_grid < 1:
+            raise GenlabError(f"feature network needs max_grid >= 1, got {max_grid}")
+        grid = (min(height // 4, max_grid), min(width // 4, max_grid))  # max_grid 1: global mean
         self.body = nn.Sequential(
             _conv(channels, 32), nn.MaxPool2d(2), _conv(32, 64), nn.MaxPool2d(2), _conv(64, 128)
         )
