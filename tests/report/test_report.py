@@ -185,6 +185,30 @@ def test_parallel_jobs_start_the_most_costly_study_first(tmp_path, tiny_fashion)
     assert fake2.protocol["started"] < fake.protocol["started"]
 
 
+def test_schedule_finds_an_order_as_short_as_the_best_split_of_the_studies():
+    """First come, first served on two workers: longest first gives 45 minutes for these
+    costs, the best split into two groups 43 (brute force over every split), and the
+    order :func:`schedule` picks reaches it; one worker keeps longest first."""
+    import itertools
+
+    from genlab.report.build import makespan, schedule
+
+    costs = {"a": 17.0, "b": 16.0, "c": 15.0, "d": 14.0, "e": 14.0, "f": 1.0}
+    assert makespan(["a", "b", "c"], costs, 2) == 31.0  # a (17) | b then c (16 + 15)
+    longest = sorted(costs, key=lambda n: -costs[n])
+    assert makespan(longest, costs, 2) == 45.0
+    total = sum(costs.values())
+    best_split = min(
+        max(sum(costs[n] for n in part), total - sum(costs[n] for n in part))
+        for r in range(len(costs) + 1)
+        for part in itertools.combinations(costs, r)
+    )
+    order = schedule(list(costs), costs, 2)
+    assert sorted(order) == sorted(costs)
+    assert makespan(order, costs, 2) == best_split == 43.0
+    assert schedule(list(costs), costs, 1) == longest
+
+
 def test_expected_cost_reads_an_earlier_comparable_run(fake_studies, tmp_path):
     """A previous run's wall time at the same budget and data beats the registered
     guess; a run at another budget does not count."""

@@ -76,8 +76,9 @@ class FeatureCNN(nn.Module):
     ReLU each), the (128, H/4, W/4) map average-pooled to at most 8x8, flattened,
     then linear -> 128 + BatchNorm + ReLU: the features. The layout is kept (rather
     than a global average) because where a collar or a sleeve is tells Fashion-MNIST's
-    classes apart; that choice was compared on test accuracy in an earlier session,
-    and comparing it on a held-out part of train is pending. Needs H, W >= 4.
+    classes apart: on a held-out tenth of Fashion-MNIST's train split it classifies
+    0.925 against 0.910 for the global mean (``max_grid=1``), +0.015 +- 0.003 paired;
+    on digits the two are inside noise (benchmarks/feature_layout.py). Needs H, W >= 4.
     """
 
     def __init__(

@@ -8,6 +8,7 @@ under ``OUT``: a report for a second dataset into the same ``OUT`` adds its line
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -32,10 +33,11 @@ from genlab.studies.base import (
 from genlab.studies.datasets import DEFAULT_DATA, check_data, data_slug
 from genlab.threads import choose_threads, default_threads
 
-__all__ = ["INDEX", "SUMMARY", "build_report", "write_index"]
+__all__ = ["INDEX", "SUMMARY", "build_report", "makespan", "schedule", "write_index"]
 
 INDEX = "index.html"
 SUMMARY = "report.json"  # next to a dataset's page: what the index shows of it
+SEARCHED = 8  # studies up to which every submission order is tried (8! = 40,320)
 
 
 def build_report(
@@ -161,13 +163,12 @@ def _run_parallel(
 ) -> list[ReportEntry]:
     """Each study in a fresh (spawned) process, ``jobs`` at a time, by ``runner`` (a
     module-level function: '' when ``out/<name>/results.json`` is written, else the
-    error), the most costly first (``costs``; the longest-first rule keeps the last
-    worker from starting a long study while the others idle); entries in the order of
-    ``names``."""
+    error), in the order :func:`schedule` finds shortest for their ``costs``; entries in
+    the order of ``names``."""
     runner = runner or _run_child
     workers = min(jobs, len(names))
     threads = max(1, default_threads() // workers)  # the report's --threads, shared
-    order = sorted(names, key=lambda n: -(costs or {}).get(n, 0.0))  # stable: ties keep order
+    order = schedule(names, costs or {}, workers)
     with ProcessPoolExecutor(
         workers,
         mp_context=get_context("spawn"),
@@ -180,6 +181,34 @@ def _run_parallel(
         ReportEntry(n, out / n, error=e) if e else ReportEntry(n, out / n, read_result(out / n))
         for n, e in zip(names, errors, strict=True)
     ]
+
+
+def makespan(order: Sequence[str], costs: Mapping[str, float], workers: int) -> float:
+    """Minutes until the last study ends when ``workers`` take ``order`` first come, first
+    served (each free worker takes the next), each study lasting its ``costs``."""
+    free = [0.0] * workers
+    for name in order:
+        i = free.index(min(free))
+        free[i] += costs.get(name, 0.0)
+    return max(free)
+
+
+def schedule(names: Sequence[str], costs: Mapping[str, float], workers: int) -> list[str]:
+    """The submission order of ``names`` whose :func:`makespan` is least: every order is
+    tried for up to :data:`SEARCHED` studies (the first best in an order that starts from
+    the longest first wins ties), else the longest first. Longest-first alone can leave
+    one worker three long studies while the other ends early (six studies of 17, 16, 15,
+    14, 14 and 1 minutes on two workers: 45 minutes longest first, 43 in the best
+    order)."""
+    longest_first = sorted(names, key=lambda n: -costs.get(n, 0.0))  # stable for ties
+    if len(names) > SEARCHED or workers < 2:
+        return longest_first
+    best, best_time = longest_first, makespan(longest_first, costs, workers)
+    for order in itertools.permutations(longest_first):
+        t = makespan(order, costs, workers)
+        if t < best_time - 1e-9:
+            best, best_time = list(order), t
+    return best
 
 
 def _expected_cost(name: str, budget: Budget, folder: Path, data: str) -> float:

@@ -371,5 +371,5 @@ STUDY = Study(
     run,
     DataNeeds(classes=10, why="it trains on classes 0-4 and retrieves classes 5-9"),
     cost=1.8,
-    costs={"fashion-mnist": 15.5},
+    costs={"fashion-mnist": 17.2},  # measured in a report (2 jobs on 2 cores)
 )

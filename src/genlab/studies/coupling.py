@@ -377,5 +377,5 @@ STUDY = Study(
     run,
     needs=DataNeeds(images=False),
     cost=0.9,
-    costs={"fashion-mnist": 1.0},
+    costs={"fashion-mnist": 1.1},  # measured in a report (2 jobs on 2 cores)
 )
