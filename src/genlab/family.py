@@ -74,7 +74,11 @@ class Family:
     - ``sampling``: the frozen dataclass of its sampling options (``genlab sample RUN
       steps=50``), every field a keyword of the model's ``sample`` with the same default;
       None for a family that does not generate (representation models);
-    - ``pictures``: writes the family's own pictures (``genlab sample --pictures``), or None.
+    - ``pictures``: writes the family's own pictures (``genlab sample --pictures``), or None;
+    - ``likelihood``: False for a generative family with no density (consistency students):
+      ``genlab eval`` leaves bpd out of its default metrics;
+    - ``teacher``: the family every model of this one is distilled from (``consistency``:
+      ``flowmatch``); such a model trains only with ``model.teacher=RUN``.
     """
 
     name: str
@@ -87,6 +91,8 @@ class Family:
     description: str = ""
     sampling: type | None = None
     pictures: Pictures | None = None
+    likelihood: bool = True  # a generative family whose ``nll`` scores data (bpd)
+    teacher: str | None = None  # the family its models are distilled from (they need one)
 
     def __post_init__(self) -> None:
         assert (self.sampling is not None) == (self.kind == "generative"), (

@@ -13,6 +13,8 @@ import torch
 
 __all__ = [
     "Denoiser",
+    "Distilled",
+    "FlowTeacher",
     "FitsNLL",
     "GenerativeModel",
     "Predictor",
@@ -36,6 +38,43 @@ class Trainable(Protocol):
         ``step`` is the trainer's step (0 for the first update); a loss that changes over
         training (the VAE's KL warm-up) reads it, None meaning "after any warm-up", and
         every other loss ignores it."""
+        ...
+
+
+@runtime_checkable
+class Distilled(Protocol):
+    """A student that learns from a trained teacher run (``model.teacher=RUN``): reflow in
+    ``flowmatch``, the ``consistency`` family. The run layer (``genlab.runs.teacher``)
+    loads the teacher and hands it over before training, on a new run and on a resumed
+    one; the teacher is never part of the student's state."""
+
+    @property
+    def teacher_run(self) -> str:
+        """The teacher's run folder; ``""`` for a model trained on the data alone."""
+        ...
+
+    def attach_teacher(self, teacher: Any, *, initialise: bool) -> None:
+        """Learn from ``teacher``; ``initialise``: copy its weights first (a new run)."""
+        ...
+
+
+@runtime_checkable
+class FlowTeacher(Protocol):
+    """A model whose probability-flow ODE a student distils (flowmatch): its probability
+    path (``path``, a ``genlab.ode.paths.AffinePath``), its vector field and the ODE's
+    map from noise at t = 1 to data at t = 0, in model space."""
+
+    path: Any
+    network: Any  # the velocity network a student starts from
+
+    def field(self, y: torch.Tensor | None = None, guidance: float = 1.0) -> Any:
+        """``(x, t (N,)) -> dx/dt``."""
+        ...
+
+    def transport(
+        self, x1: torch.Tensor, **options: Any
+    ) -> tuple[torch.Tensor, int, list[torch.Tensor]]:
+        """(x at t = 0, NFE spent, kept steps) from the noise ``x1``."""
         ...
 
 

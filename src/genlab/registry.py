@@ -91,6 +91,7 @@ FAMILIES: dict[str, str] = {
     "flow": "genlab.flows:FAMILY",
     "diffusion": "genlab.diffusion:FAMILY",
     "flowmatch": "genlab.flowmatch:FAMILY",
+    "consistency": "genlab.consistency:FAMILY",
     "vae": "genlab.vae:FAMILY",
     "simclr": "genlab.ssl:SIMCLR_FAMILY",
     "rotation": "genlab.ssl:ROTATION_FAMILY",

@@ -21,7 +21,10 @@ from genlab.protocols import FitsNLL, Preparable
 
 LEVELS = 256
 SHAPE = (1, 8, 8)
-GENERATIVE = [n for n in registry.FAMILIES if get_family(n).kind == "generative"]
+# every family that scores data (a consistency student has no likelihood to test)
+GENERATIVE = [
+    n for n in registry.FAMILIES if get_family(n).kind == "generative" and get_family(n).likelihood
+]
 # the evaluation's own cost knobs kept small: fewer importance samples or timesteps still
 # give a bound on -log P (looser, so the test is only harder to pass for a broken one)
 CHEAP = {

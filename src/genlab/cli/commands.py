@@ -14,6 +14,7 @@ from genlab.errors import GenlabError
 __all__ = [
     "DEFAULT_EVAL",
     "cmd_datasets",
+    "cmd_distill",
     "cmd_eval",
     "cmd_fetch",
     "cmd_report",
@@ -110,6 +111,45 @@ def cmd_train(args: argparse.Namespace, overrides: dict[str, str]) -> None:
     _summary(out, time.monotonic() - started)
 
 
+def cmd_distill(args: argparse.Namespace, overrides: dict[str, str]) -> None:
+    from genlab import runs
+    from genlab.errors import TrainingStopped
+    from genlab.runs.distill import METHODS, distill_config
+
+    if args.minutes and args.steps:
+        raise GenlabError("--steps and --minutes both set the run's length; give one")
+    flags: dict[str, tuple[str, object]] = {
+        "train.steps": ("--steps", args.steps),
+        "train.minutes": ("--minutes", args.minutes),
+        "train.seed": ("--seed", args.seed),
+        "train.device": ("--device", args.device),
+        "train.threads": ("--threads", args.threads),
+        "train.progress": ("--quiet", "false" if args.quiet else None),
+    }
+    layered = _with_flags(overrides, flags)
+    out = Path(args.out)
+    if args.resume:
+        family = METHODS.get(args.method)
+        if family is None:
+            distill_config(args.teacher, args.method)  # the error naming the methods
+        cfg = runs.resume_config(out, str(family), overrides=layered)
+        if Path(cfg.model.teacher) != Path(args.teacher).resolve():
+            raise GenlabError(
+                f"{out} was distilled from {cfg.model.teacher}, not {args.teacher}; resume it "
+                "with its own teacher"
+            )
+    else:
+        cfg = distill_config(args.teacher, args.method, overrides=layered)
+    started = time.monotonic()
+    try:
+        runs.train_run(cfg, out, resume=args.resume, force=args.force)
+    except TrainingStopped:
+        _summary(out, time.monotonic() - started)
+        raise
+    print(f"student written to {out} ({args.method} of {args.teacher})", file=sys.stderr)
+    _summary(out, time.monotonic() - started)
+
+
 def _summary(out: Path, wall_s: float) -> None:
     """The end-of-run summary (stderr), with this command's wall time; only on rank 0."""
     import os
@@ -184,8 +224,11 @@ def cmd_eval(args: argparse.Namespace, overrides: dict[str, str]) -> None:
     evaluation = {k: v for k, v in overrides.items() if k.startswith("model.")}
     overrides = {k: v for k, v in overrides.items() if not k.startswith("model.")}
     loaded = load_run(args.run, device=_device(args.device), evaluation=evaluation)
-    chosen = args.metrics or DEFAULT_EVAL[get_family(loaded.config.family).kind]
+    fam = get_family(loaded.config.family)
+    chosen = args.metrics or DEFAULT_EVAL[fam.kind]
     metrics = [m.strip() for m in chosen.split(",") if m.strip()]
+    if not args.metrics and not fam.likelihood:  # e.g. consistency students
+        metrics = [m for m in metrics if m != "bpd"]
     check_metrics(metrics)
     sampling = {k[len("sample.") :]: v for k, v in overrides.items() if k.startswith("sample.")}
     overrides = {k: v for k, v in overrides.items() if not k.startswith("sample.")}

@@ -9,6 +9,7 @@ from typing import NoReturn
 from genlab.cli.commands import (
     DEFAULT_EVAL,
     cmd_datasets,
+    cmd_distill,
     cmd_eval,
     cmd_fetch,
     cmd_report,
@@ -115,6 +116,33 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads(t)
     t.set_defaults(func=cmd_train, takes_overrides=True, parser=t)
+
+
+def _add_distill(sub: argparse._SubParsersAction) -> None:
+    d = sub.add_parser(
+        "distill",
+        help="distil a flowmatch run into a few-step student",
+        description="Train a student of the flowmatch run TEACHER into --out: reflow (a "
+        "flowmatch model on the teacher's noise-to-sample pairs, sampled with solver=euler "
+        "nfe=1) or consistency (the consistency family, sampled with nfe=1..4). The student "
+        "takes the teacher's data, network and batch and starts from its weights; extra "
+        "key=value arguments override config keys (e.g. model.teacher_nfe=20).",
+    )
+    d.add_argument("teacher", help="the flowmatch run folder to distil")
+    d.add_argument("--method", required=True, help="reflow or consistency")
+    d.add_argument("--out", required=True, help="run folder of the student")
+    d.add_argument("--steps", type=_positive_int, help="training steps")
+    d.add_argument(
+        "--minutes", type=_positive_float, help="train for about this many minutes of wall time"
+    )
+    d.add_argument("--seed", type=int, help="random seed")
+    d.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    mode = d.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue the student in --out")
+    mode.add_argument("--force", action="store_true", help="replace an existing run in --out")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_threads(d)
+    d.set_defaults(func=cmd_distill, takes_overrides=True, parser=d)
 
 
 def _add_runs(sub: argparse._SubParsersAction) -> None:
@@ -266,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_datasets,
         _add_fetch,
         _add_train,
+        _add_distill,
         _add_runs,
         _add_sample,
         _add_eval,

@@ -55,11 +55,12 @@ class DiffusionConfig:
     # flow ODE (Song et al. 2021, eq. 13) from timestep nll_t_min (the network extended to
     # float times below 1) on uniformly dequantized data with nll_draws importance-weighted
     # draws (genlab.ode.likelihood); nll_solver, nll_tolerance (dopri5's rtol = atol),
-    # nll_steps (fixed-grid solvers), nll_divergence and nll_probes as in flowmatch
+    # nll_steps and nll_spacing (fixed-grid solvers), nll_divergence and nll_probes as in flowmatch
     nll_method: Literal["bound", "ode"] = "bound"
     nll_solver: Literal["euler", "midpoint", "heun", "rk4", "dopri5"] = "dopri5"
     nll_tolerance: float = ranged(1e-4, lambda v: 0 < v < 1, "in (0, 1)")
     nll_steps: int = ranged(20, lambda v: v >= 1, "at least 1")
+    nll_spacing: float = ranged(1.0, lambda v: 0 < v <= 8, "in (0, 8]")
     nll_divergence: Literal["exact", "hutchinson"] = "hutchinson"
     nll_probes: int = ranged(1, lambda v: v >= 1, "at least 1")
     nll_draws: int = ranged(1, lambda v: v >= 1, "at least 1")

@@ -71,6 +71,7 @@ def ode_nll(model: DiffusionModel, x: torch.Tensor) -> tuple[torch.Tensor, int]:
         t_min=cfg.nll_t_min / model.schedule.T,
         method=cfg.nll_solver,
         steps=cfg.nll_steps,
+        spacing=cfg.nll_spacing,
         rtol=cfg.nll_tolerance,
         atol=cfg.nll_tolerance,
         divergence=cfg.nll_divergence,
@@ -84,7 +85,11 @@ def ode_statement(model: DiffusionModel, nfe: int) -> dict[str, object]:
     grid: dict[str, object] = (
         {"tolerance": cfg.nll_tolerance}
         if cfg.nll_solver == "dopri5"
-        else {"steps": cfg.nll_steps, "nfe": cfg.nll_steps * EVALS_PER_STEP[cfg.nll_solver]}
+        else {
+            "steps": cfg.nll_steps,
+            "spacing": cfg.nll_spacing,
+            "nfe": cfg.nll_steps * EVALS_PER_STEP[cfg.nll_solver],
+        }
     )
     return {
         "estimator": "probability-flow ODE (Song et al. 2021), dequantized bound"

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from genlab.config import check_fields, ranged
+from genlab.errors import ConfigError
+from genlab.ode.solvers import EVALS_PER_STEP
 
 __all__ = ["FlowMatchConfig", "Solver"]
 
@@ -46,10 +48,19 @@ class FlowMatchConfig:
     nfe: int = ranged(20, lambda v: v >= 1, "at least 1")
     tolerance: float = ranged(1e-3, lambda v: 0 < v < 1, "in (0, 1)")  # dopri5's rtol = atol
     clip: bool = True  # clip samples (and x_0 estimates of ddim/dpmpp) to [-1, 1]
+    # reflow (``genlab distill RUN --method reflow``; Liu et al. 2022, sec. 2.3): a student of
+    # the flow-matching run ``teacher``, trained on pairs (noise eps, the teacher's ODE
+    # solution from eps), drawn fresh every step with teacher_solver at teacher_nfe; the
+    # student starts from the teacher's weights. "" trains on the data
+    teacher: str = ""
+    teacher_solver: Literal["euler", "midpoint", "heun", "rk4", "ddim", "dpmpp"] = "dpmpp"
+    teacher_nfe: int = ranged(10, lambda v: v >= 1, "at least 1")
     # nll(): log p through the ODE from t = nll_t_min, on bins of uniformly dequantized data
     # with nll_draws importance-weighted draws (genlab.ode.likelihood)
     nll_solver: Literal["euler", "midpoint", "heun", "rk4", "dopri5"] = "dopri5"
     nll_steps: int = ranged(20, lambda v: v >= 1, "at least 1")  # fixed-grid solvers' steps
+    # fixed-grid times t_min + (1 - t_min) (i / steps)^nll_spacing: > 1 denser near the data
+    nll_spacing: float = ranged(1.0, lambda v: 0 < v <= 8, "in (0, 8]")
     nll_tolerance: float = ranged(1e-4, lambda v: 0 < v < 1, "in (0, 1)")  # dopri5's rtol = atol
     nll_divergence: Literal["exact", "hutchinson"] = "hutchinson"
     nll_probes: int = ranged(1, lambda v: v >= 1, "at least 1")  # Hutchinson's probes
@@ -58,3 +69,10 @@ class FlowMatchConfig:
 
     def __post_init__(self) -> None:
         check_fields(self, "model.")
+        per = EVALS_PER_STEP.get(self.teacher_solver, 1)
+        if self.teacher and self.teacher_nfe % per:
+            raise ConfigError(
+                f"model.teacher_nfe={self.teacher_nfe} with model.teacher_solver="
+                f"{self.teacher_solver} ({per} evaluations a step) must be a positive "
+                f"multiple of {per}"
+            )

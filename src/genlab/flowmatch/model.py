@@ -23,17 +23,15 @@ from genlab.data.dataset import DataMeta
 from genlab.data.scaling import from_centered, to_centered
 from genlab.errors import ConfigError, GenlabError
 from genlab.flowmatch.config import FlowMatchConfig
-from genlab.flowmatch.network import VectorVelocity
+from genlab.nn.distill import TeacherRef, copy_network
 from genlab.nn.guidance import drop_labels, guide, labels_for
-from genlab.nn.unet import UNet
+from genlab.nn.velocity import TIME_SCALE, velocity_network
 from genlab.ode import exponential
 from genlab.ode.likelihood import dequantized_nll, log_density
 from genlab.ode.paths import AffinePath, as_column, x0_from_velocity
 from genlab.ode.solvers import EVALS_PER_STEP, solve, steps_for_nfe, uniform_times
 
 __all__ = ["TIME_SCALE", "FlowMatchModel", "build_flowmatch"]
-
-TIME_SCALE = 1000.0  # network time = TIME_SCALE * t
 
 
 class FlowMatchModel(nn.Module):
@@ -48,6 +46,28 @@ class FlowMatchModel(nn.Module):
         self.levels = meta.levels
         self.num_classes = int(meta.num_classes or 0) if config.conditional else 0
         self.last_nll_nfe = 0  # NFE of the latest nll() solve, for the estimator statement
+        self._teacher = TeacherRef()  # reflow: the teacher run's model, while distilling
+
+    # ---------------------------------------------------------------- reflow
+
+    @property
+    def teacher_run(self) -> str:
+        """The flow-matching run this model is distilled from (reflow), "" for none."""
+        return self.config.teacher
+
+    def attach_teacher(self, teacher: nn.Module, *, initialise: bool) -> None:
+        """Learn from ``teacher`` (a trained FlowMatchModel); ``initialise``: start from its
+        weights (a new run; a resumed one keeps its own)."""
+        if not isinstance(teacher, FlowMatchModel):
+            raise ConfigError(
+                f"model.teacher={self.config.teacher}: reflow needs a flowmatch teacher, "
+                f"got {type(teacher).__name__}"
+            )
+        if self.num_classes:
+            raise ConfigError("reflow students are unconditional: set model.conditional=false")
+        if initialise:
+            copy_network(self.network, teacher.network, self.config.teacher)
+        self._teacher.set(teacher)
 
     def _to_model(self, x: torch.Tensor) -> torch.Tensor:
         return to_centered(x, self.levels, next(self.network.parameters()).dtype)
@@ -98,6 +118,12 @@ class FlowMatchModel(nn.Module):
         x0 = self._to_model(x)
         t = self.sample_times(len(x0), x0.device)
         eps = torch.randn_like(x0)
+        if self.config.teacher:  # reflow: the teacher's coupling replaces the data's
+            teacher = self._teacher.get(self.config.teacher, x.device)
+            cfg = self.config
+            with torch.no_grad():
+                x0, _, _ = teacher.transport(eps, solver=cfg.teacher_solver, nfe=cfg.teacher_nfe)
+            y = None
         k = self.path.at(t)
         x_t = as_column(k.alpha, x0) * x0 + as_column(k.sigma, x0) * eps
         target = as_column(k.d_alpha, x0) * x0 + as_column(k.d_sigma, x0) * eps
@@ -126,13 +152,37 @@ class FlowMatchModel(nn.Module):
     ) -> tuple[torch.Tensor, int, list[torch.Tensor]]:
         """Samples (n, ...) in model space, the NFE spent and (when kept) x at every grid
         point from the prior on; options as in ``FlowMatchSampling`` (None: the model's)."""
-        cfg = self.config
-        name, k = solver or cfg.solver, nfe or cfg.nfe
         device = next(self.parameters()).device
         dtype = next(self.network.parameters()).dtype
         gen_device = generator.device if generator is not None else device
         x1 = torch.randn((n, *self.meta.shape), generator=generator, device=gen_device)
-        x1 = x1.to(device, dtype)
+        return self.transport(
+            x1.to(device, dtype),
+            y=y,
+            solver=solver,
+            nfe=nfe,
+            tolerance=tolerance,
+            guidance=guidance,
+            keep_steps=keep_steps,
+        )
+
+    def transport(
+        self,
+        x1: torch.Tensor,
+        *,
+        y: torch.Tensor | None = None,
+        solver: str | None = None,
+        nfe: int | None = None,
+        tolerance: float | None = None,
+        guidance: float | None = None,
+        keep_steps: bool = False,
+    ) -> tuple[torch.Tensor, int, list[torch.Tensor]]:
+        """The ODE's map from the given noise ``x1`` (n, ...) at t = 1 to t = 0 in model
+        space, the NFE spent and the kept steps: :meth:`generate` after its noise draw
+        (what a distilled student learns to reproduce)."""
+        cfg = self.config
+        name, k = solver or cfg.solver, nfe or cfg.nfe
+        device = x1.device
         if y is not None:
             if not self.num_classes:
                 raise GenlabError("labels given, but the model was not trained with labels")
@@ -204,6 +254,7 @@ class FlowMatchModel(nn.Module):
             "t_min": cfg.nll_t_min,
             "method": cfg.nll_solver,
             "steps": cfg.nll_steps,
+            "spacing": cfg.nll_spacing,
             "rtol": cfg.nll_tolerance,
             "atol": cfg.nll_tolerance,
             "divergence": cfg.nll_divergence,
@@ -229,7 +280,11 @@ class FlowMatchModel(nn.Module):
         grid: dict[str, object] = (
             {"tolerance": cfg.nll_tolerance}
             if cfg.nll_solver == "dopri5"
-            else {"steps": cfg.nll_steps, "nfe": cfg.nll_steps * EVALS_PER_STEP[cfg.nll_solver]}
+            else {
+                "steps": cfg.nll_steps,
+                "spacing": cfg.nll_spacing,
+                "nfe": cfg.nll_steps * EVALS_PER_STEP[cfg.nll_solver],
+            }
         )
         if self.levels is None:
             return {
@@ -259,29 +314,20 @@ class FlowMatchModel(nn.Module):
 
 def build_flowmatch(cfg: FlowMatchConfig, meta: DataMeta) -> FlowMatchModel:
     """The family's builder: the diffusion family's U-Net for discrete images, a velocity
-    MLP for vector data (``network.VectorVelocity``)."""
+    MLP for vector data (``nn.velocity``)."""
     if cfg.conditional and not meta.num_classes:
         raise ConfigError(f"model.conditional=true needs labels; {meta.name} has none")
-    if not meta.is_image:
-        if cfg.conditional:
-            raise ConfigError("model.conditional=true is for images; vector data are unconditional")
-        return FlowMatchModel(VectorVelocity(meta.dims, cfg.hidden, cfg.depth), meta, cfg)
-    if meta.levels is None:
-        raise ConfigError(
-            f"the flowmatch family needs discrete images or vectors; {meta.name} is neither"
-        )
-    levels = len(cfg.multipliers)
-    if any(a >= levels for a in cfg.attention):
-        raise ConfigError(f"model.attention levels must be in 0..{levels - 1}, got {cfg.attention}")
-    c = meta.shape[0]
-    network = UNet(
-        c,
-        c,
+    if cfg.conditional and not meta.is_image:
+        raise ConfigError("model.conditional=true is for images; vector data are unconditional")
+    network = velocity_network(
+        meta,
         channels=cfg.channels,
         multipliers=cfg.multipliers,
         blocks=cfg.blocks,
         attention=cfg.attention,
         dropout=cfg.dropout,
+        hidden=cfg.hidden,
+        depth=cfg.depth,
         num_classes=int(meta.num_classes or 0) if cfg.conditional else 0,
     )
     return FlowMatchModel(network, meta, cfg)

@@ -1,15 +1,23 @@
-"""The velocity network for vector data (toy2d and other (N, D) data): an MLP on the point
-and a sinusoidal embedding of the time, as FFJORD-style toy experiments use (Grathwohl et
-al. 2019; Lipman et al. 2023, sec. 6); images use the diffusion family's U-Net."""
+"""Velocity-shaped networks of the continuous-time families (``flowmatch`` and the
+``consistency`` students distilled from it): the U-Net for discrete images and, for vector
+data (toy2d and other (N, D) data), an MLP on the point and a sinusoidal embedding of the
+time, as FFJORD-style toy experiments use (Grathwohl et al. 2019; Lipman et al. 2023,
+sec. 6). Both see the time t in [0, 1] as ``TIME_SCALE * t`` (the U-Net's embedding was
+built for [0, 1000]), so a student takes its teacher's weights as they are."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from genlab.data.dataset import DataMeta
+from genlab.errors import ConfigError
 from genlab.nn.embeddings import sinusoidal_embedding
+from genlab.nn.unet import UNet
 
-__all__ = ["VectorVelocity"]
+__all__ = ["TIME_SCALE", "VectorVelocity", "velocity_network"]
+
+TIME_SCALE = 1000.0  # network time = TIME_SCALE * t
 
 
 class VectorVelocity(nn.Module):
@@ -35,3 +43,41 @@ class VectorVelocity(nn.Module):
     ) -> torch.Tensor:
         emb = sinusoidal_embedding(t, self.time_dim).to(x.dtype)  # (N, time_dim)
         return self.net(torch.cat([x, emb], 1))
+
+
+def velocity_network(
+    meta: DataMeta,
+    *,
+    channels: int,
+    multipliers: tuple[int, ...],
+    blocks: int,
+    attention: tuple[int, ...],
+    dropout: float,
+    hidden: int,
+    depth: int,
+    num_classes: int = 0,
+    family: str = "flowmatch",
+) -> nn.Module:
+    """The U-Net for discrete images (``num_classes`` > 0: class-conditional), the MLP
+    (hidden, depth) for vector data; one ConfigError (naming ``family``) for anything else."""
+    if not meta.is_image:
+        return VectorVelocity(meta.dims, hidden, depth)
+    if meta.levels is None:
+        raise ConfigError(
+            f"the {family} family needs discrete images or vectors; {meta.name} is neither"
+        )
+    if any(a >= len(multipliers) for a in attention):
+        raise ConfigError(
+            f"model.attention levels must be in 0..{len(multipliers) - 1}, got {attention}"
+        )
+    c = meta.shape[0]
+    return UNet(
+        c,
+        c,
+        channels=channels,
+        multipliers=multipliers,
+        blocks=blocks,
+        attention=attention,
+        dropout=dropout,
+        num_classes=num_classes,
+    )

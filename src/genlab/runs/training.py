@@ -21,8 +21,10 @@ from torch import nn
 from genlab.config import RunConfig
 from genlab.data.dataset import DataMeta, Dataset
 from genlab.errors import CheckpointError, ConfigError, GenlabError
+from genlab.family import get_family
 from genlab.runs.config import check_family, load_data, parse_config
 from genlab.runs.loading import build_model, trained_model
+from genlab.runs.teacher import attach_teacher
 from genlab.threads import default_threads, use_threads
 from genlab.train import Trainer, close_distributed, init_distributed, resolve_device
 from genlab.train.budget import plan_steps
@@ -59,6 +61,8 @@ def train_run(
     model = build_model(cfg, dataset.meta)
     if not resume:
         warm_start(model, trained_model)  # model.init=RUN, before anything is written
+    # model.teacher=RUN (distillation), before anything is written
+    attach_teacher(model, trained_model, get_family(cfg.family), resume=resume)
     dist_info = init_distributed(device)
     ok = False
     try:
