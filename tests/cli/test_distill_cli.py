@@ -97,6 +97,7 @@ def test_default_eval_of_a_consistency_student_leaves_out_bits_per_dim(cli, teac
             ["--method", "reflow", "model.teacher_solver=rk4", "model.teacher_nfe=6"],
             "multiple of 4",
         ),
+        (["--method", "consistency", "model.channels=4"], "differs from the teacher's"),
     ],
 )
 def test_bad_distillations_are_one_line(cli, teacher, tmp_path, args, message):
