@@ -5,10 +5,10 @@ fine grid), DPM-Solver++ faster than DDIM, and DDIM equal to Euler on the linear
 
 from __future__ import annotations
 
-import ode_gaussian as gaussian
 import pytest
 import torch
 
+import ode_gaussian as gaussian
 from genlab.ode.exponential import ddim, dpmpp_2m
 from genlab.ode.paths import AffinePath
 from genlab.ode.solvers import solve, uniform_times

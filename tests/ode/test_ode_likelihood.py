@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 
-import ode_gaussian as gaussian
 import pytest
 import torch
 
+import ode_gaussian as gaussian
 from genlab.ode.likelihood import dequantized_nll, log_density
 from genlab.ode.paths import AffinePath
 
