@@ -844,6 +844,54 @@ def flowmatch_fashion_section() -> str:
     return "\n".join(lines) + "\n"
 
 
+def distill_fashion_section() -> str:
+    """distill_fashion.json: FD against NFE for the flow-matching teacher's solvers and its
+    distilled students, each student's cost beside the teacher's."""
+    res = _result("distill_fashion.json")
+    d = res["distill"]
+    nfes = sorted({r["nfe"] for r in res["fd"]})
+    models = list(dict.fromkeys(r["model"] for r in res["fd"]))
+    cell = {(r["model"], r["nfe"]): r for r in res["fd"]}
+    lines = [
+        f"Measured on Fashion-MNIST (`python benchmarks/distill_fashion.py`, "
+        f"benchmarks/results/distill_fashion.json; {res['protocol']}). The teacher is the "
+        f"flow-matching run of the table above ({d['teacher_minutes']:.1f} minutes of "
+        "training); each student had "
+        + " and ".join(
+            f"{m}: {d[m]['wall_seconds'] / 60:.1f} min of wall time ({d[m]['steps']} steps x "
+            f"{d[m]['batch_size']}, {d[m]['threads']} threads)"
+            for m in ("reflow", "consistency")
+        )
+        + ". FD +- its bootstrap SE; at 1 NFE the teacher's solvers both give the one-shot "
+        "baseline, E[x_0 | x_1] in one pass:",
+        "",
+        "| model | " + " | ".join(f"NFE {k}" for k in nfes) + " |",
+        "|---|" + "---|" * len(nfes),
+    ]
+    for m in models:
+        cells = [
+            f"{_num(cell[m, k]['fd'])} +- {_num(cell[m, k]['fd_se'])}" if (m, k) in cell else "–"
+            for k in nfes
+        ]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    one_shot = cell["teacher, Euler", 1]["fd"]
+    best20 = cell["teacher, DPM-Solver++", 20]["fd"]
+    students = [m for m in models if "student" in m]
+    one = min(students, key=lambda m: cell[m, 1]["fd"])
+    four = min(students, key=lambda m: cell[m, 4]["fd"])
+    lines += [
+        "",
+        f"![FD against NFE]({res['figure']})",
+        "",
+        f"Aims: a one-step student at most a fifth of the one-shot FD ({one}: "
+        f"{cell[one, 1]['fd'] / one_shot:.2f} of it, "
+        f"{'met' if cell[one, 1]['fd'] <= one_shot / 5 else 'missed'}); a four-step student "
+        f"within 1.5x of DPM-Solver++ at 20 NFE ({four}: {cell[four, 4]['fd'] / best20:.2f}x, "
+        f"{'met' if cell[four, 4]['fd'] <= 1.5 * best20 else 'missed'}).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def speed_flowmatch_section() -> str:
     """speed_flowmatch.json: the flow-matching rows of benchmarks/speed.py, run on their own
     (``--only flowmatch``) after the main table."""
@@ -1022,6 +1070,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "diffusion_defaults": diffusion_defaults_section,
     "flowmatch_fashion": flowmatch_fashion_section,
     "speed_flowmatch": speed_flowmatch_section,
+    "distill_fashion": distill_fashion_section,
     "toy2d_densities": toy2d_densities_section,
     "runs_listing": runs_listing_section,
     "vae_defaults": vae_defaults_section,
