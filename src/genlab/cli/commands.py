@@ -8,6 +8,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from genlab.errors import GenlabError
 
@@ -78,20 +79,26 @@ def _train_overrides(args: argparse.Namespace, overrides: dict[str, str]) -> dic
     flags: dict[str, tuple[str, object]] = {
         "data.name": ("--data", args.data),
         "data.data_dir": ("--data-dir", args.data_dir),
+        "train.batch_size": ("--batch-size", args.batch_size),
+        **_run_flags(args),
+    }
+    return _with_flags(overrides, flags)
+
+
+def _run_flags(args: argparse.Namespace) -> dict[str, tuple[str, object]]:
+    """The flags ``train`` and ``distill`` share, by the config key each sets."""
+    return {
         "train.steps": ("--steps", args.steps),
         "train.minutes": ("--minutes", args.minutes),
-        "train.batch_size": ("--batch-size", args.batch_size),
         "train.seed": ("--seed", args.seed),
         "train.device": ("--device", args.device),
         "train.threads": ("--threads", args.threads),
         "train.progress": ("--quiet", "false" if args.quiet else None),
     }
-    return _with_flags(overrides, flags)
 
 
 def cmd_train(args: argparse.Namespace, overrides: dict[str, str]) -> None:
     from genlab import runs
-    from genlab.errors import TrainingStopped
 
     if args.minutes and args.steps:
         raise GenlabError("--steps and --minutes both set the run's length; give one")
@@ -101,32 +108,32 @@ def cmd_train(args: argparse.Namespace, overrides: dict[str, str]) -> None:
         cfg = runs.resume_config(out, args.family, config_file=args.config, overrides=layered)
     else:
         cfg = runs.make_config(args.family, config_file=args.config, overrides=layered)
+    _train_and_summarise(cfg, out, args, f"run written to {out}")
+
+
+def _train_and_summarise(cfg: Any, out: Path, args: argparse.Namespace, done: str) -> None:
+    """Train ``cfg`` into ``out`` (--resume, --force), then ``done`` and the summary; a
+    stopped run prints its summary before the stop line and its exit code."""
+    from genlab import runs
+    from genlab.errors import TrainingStopped
+
     started = time.monotonic()
     try:
         runs.train_run(cfg, out, resume=args.resume, force=args.force)
     except TrainingStopped:
-        _summary(out, time.monotonic() - started)  # the stop line and its exit code follow
+        _summary(out, time.monotonic() - started)
         raise
-    print(f"run written to {out}", file=sys.stderr)
+    print(done, file=sys.stderr)
     _summary(out, time.monotonic() - started)
 
 
 def cmd_distill(args: argparse.Namespace, overrides: dict[str, str]) -> None:
     from genlab import runs
-    from genlab.errors import TrainingStopped
     from genlab.runs.distill import METHODS, distill_config
 
     if args.minutes and args.steps:
         raise GenlabError("--steps and --minutes both set the run's length; give one")
-    flags: dict[str, tuple[str, object]] = {
-        "train.steps": ("--steps", args.steps),
-        "train.minutes": ("--minutes", args.minutes),
-        "train.seed": ("--seed", args.seed),
-        "train.device": ("--device", args.device),
-        "train.threads": ("--threads", args.threads),
-        "train.progress": ("--quiet", "false" if args.quiet else None),
-    }
-    layered = _with_flags(overrides, flags)
+    layered = _with_flags(overrides, _run_flags(args))
     out = Path(args.out)
     if args.resume:
         family = METHODS.get(args.method)
@@ -140,14 +147,8 @@ def cmd_distill(args: argparse.Namespace, overrides: dict[str, str]) -> None:
             )
     else:
         cfg = distill_config(args.teacher, args.method, overrides=layered)
-    started = time.monotonic()
-    try:
-        runs.train_run(cfg, out, resume=args.resume, force=args.force)
-    except TrainingStopped:
-        _summary(out, time.monotonic() - started)
-        raise
-    print(f"student written to {out} ({args.method} of {args.teacher})", file=sys.stderr)
-    _summary(out, time.monotonic() - started)
+    done = f"student written to {out} ({args.method} of {args.teacher})"
+    _train_and_summarise(cfg, out, args, done)
 
 
 def _summary(out: Path, wall_s: float) -> None:

@@ -115,15 +115,17 @@ class FlowMatchModel(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The flow-matching MSE of one random time per image, per dimension; ``step`` is
         not used."""
-        x0 = self._to_model(x)
-        t = self.sample_times(len(x0), x0.device)
-        eps = torch.randn_like(x0)
-        if self.config.teacher:  # reflow: the teacher's coupling replaces the data's
-            teacher = self._teacher.get(self.config.teacher, x.device)
-            cfg = self.config
+        cfg = self.config
+        dtype = next(self.network.parameters()).dtype
+        t = self.sample_times(len(x), x.device)
+        eps = torch.randn((len(x), *self.meta.shape), dtype=dtype, device=x.device)
+        if cfg.teacher:  # reflow: the teacher's coupling replaces the data's (x: its size)
+            teacher = self._teacher.get(cfg.teacher, x.device)
             with torch.no_grad():
                 x0, _, _ = teacher.transport(eps, solver=cfg.teacher_solver, nfe=cfg.teacher_nfe)
             y = None
+        else:
+            x0 = self._to_model(x)
         k = self.path.at(t)
         x_t = as_column(k.alpha, x0) * x0 + as_column(k.sigma, x0) * eps
         target = as_column(k.d_alpha, x0) * x0 + as_column(k.d_sigma, x0) * eps
