@@ -77,8 +77,8 @@ class Family:
     - ``pictures``: writes the family's own pictures (``genlab sample --pictures``), or None;
     - ``likelihood``: False for a generative family with no density (consistency students):
       ``genlab eval`` leaves bpd out of its default metrics;
-    - ``teacher``: the family every model of this one is distilled from (``consistency``:
-      ``flowmatch``); such a model trains only with ``model.teacher=RUN``.
+    - ``teacher``: the families a model of this one is distilled from (``consistency``:
+      ``flowmatch`` and ``diffusion``); such a model trains only with ``model.teacher=RUN``.
     """
 
     name: str
@@ -92,7 +92,7 @@ class Family:
     sampling: type | None = None
     pictures: Pictures | None = None
     likelihood: bool = True  # a generative family whose ``nll`` scores data (bpd)
-    teacher: str | None = None  # the family its models are distilled from (they need one)
+    teacher: tuple[str, ...] = ()  # the families its models are distilled from (they need one)
 
     def __post_init__(self) -> None:
         assert (self.sampling is not None) == (self.kind == "generative"), (

@@ -79,6 +79,16 @@ class FlowTeacher(Protocol):
 
 
 @runtime_checkable
+class SeenAsFlow(Protocol):
+    """A model whose probability-flow ODE a student can distil once it is rewritten on the
+    linear path (diffusion: ``genlab.diffusion.flow_teacher``)."""
+
+    def linear_flow(self) -> FlowTeacher:
+        """The model as a :class:`FlowTeacher` on the linear path."""
+        ...
+
+
+@runtime_checkable
 class GenerativeModel(Trainable, Protocol):
     """VAE, diffusion, flow, pixelwise: sample in data space and score the data."""
 

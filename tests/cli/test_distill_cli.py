@@ -114,6 +114,29 @@ def test_only_a_flowmatch_run_teaches(cli, tmp_path):
     )
     res = cli("distill", run, "--method", "reflow", "--out", tmp_path / "s", "--steps", 1)
     assert res.code != 0 and "flowmatch teacher" in res.err, res.err
+    res = cli("distill", run, "--method", "consistency", "--out", tmp_path / "s", "--steps", 1)
+    assert res.code != 0 and "flowmatch or diffusion teacher" in res.err, res.err
+
+
+def test_a_diffusion_run_teaches_a_consistency_student(cli, tmp_path, device):
+    """An unconditional diffusion run, seen on the linear path, teaches consistency (the
+    student takes its U-Net and weights); reflow refuses it in one line."""
+    run = tmp_path / "diffusion"
+    args = ["train", "diffusion", "--data", "digits", "--steps", "3", "--out", str(run)]
+    assert main([*args, "--quiet", *TINY, "model.timesteps=20"]) == 0
+    out = tmp_path / "student"
+    res = cli(
+        "distill", run, "--method", "consistency", "--out", out, "--steps", 2, "--quiet",
+        "--device", device.type, "model.intervals=4",
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["family"] == "consistency" and cfg["model"]["path"] == "linear"
+    assert cfg["model"]["channels"] == 8 and cfg["model"]["multipliers"] == [1, 2]
+    assert cli("sample", out, "-n", 4, "nfe=2", "--out", tmp_path / "s.npz").code == 0
+    res = cli("distill", run, "--method", "reflow", "--out", tmp_path / "r", "--steps", 1)
+    assert res.code != 0 and "is a diffusion run" in res.err and res.err.count("\n") <= 1
+    assert not (tmp_path / "r" / "config.yaml").exists()
 
 
 def test_a_resumed_student_matches_one_never_stopped(cli, teacher, tmp_path):

@@ -8,11 +8,13 @@ import math
 import pytest
 import torch
 
+from genlab.ode.likelihood import jacobian_trace
 from genlab.studies import coupling as study
 from genlab.studies import get_study, run_study
 from genlab.studies.checks import Evidence, verdict_of
 from genlab.studies.density2d import DensitySettings, density_on_grid, gaussian_nats_per_dim
 from genlab.studies.jacobian import LAYERS, brute_logdet, check_logdet, loglog_fit, make_coupling
+from genlab.studies.trace_cost import check_hutchinson, make_field, time_trace
 
 
 @pytest.mark.parametrize("kind", LAYERS)
@@ -78,10 +80,14 @@ def test_density_grid_mass_of_a_known_density():
     assert mass == pytest.approx(1.0, abs=1e-3)
 
 
-def planted(diff=1e-14, exact_p=0.3, gap=1.2, se=0.05) -> Evidence:
+def planted(diff=1e-14, exact_p=0.3, gap=1.2, se=0.05, trace_gap=1.0, bias=0.01) -> Evidence:
     """Evidence with exactly the names the checks read: every layer gets the same exact
-    exponent and gap (with SE ``se``)."""
+    exponent and gap (with SE ``se``); the free-form trace's gap over Hutchinson and
+    Hutchinson's bias in probe SDs (SE 1/32, 1024 probes)."""
     ev = {"max_abs_logdet_diff_nats": diff, "max_abs_logdet_diff_nats_se": 0.0}
+    ev["exact_trace_over_hutchinson_exponent"] = trace_gap
+    ev["exact_trace_over_hutchinson_exponent_se"] = se
+    ev["hutchinson_abs_bias_in_sd"], ev["hutchinson_abs_bias_in_sd_se"] = bias, 1 / 32
     for k in LAYERS:
         ev[f"exact_cost_exponent_{k}"], ev[f"exact_cost_exponent_{k}_se"] = exact_p, se
         ev[f"brute_minus_exact_exponent_{k}"] = gap
@@ -101,6 +107,8 @@ def test_planted_success_holds():
         ({"diff": 0.05}, "logdet_agrees"),  # a wrong log-det: 0.05 nats off
         ({"exact_p": 2.0}, "exact_cost_linear_affine"),  # a quadratic "exact" cost
         ({"gap": 0.0}, "brute_grows_faster_spline"),  # brute force no steeper than exact
+        ({"trace_gap": 0.0}, "free_form_trace_grows_faster"),  # D passes no dearer than one
+        ({"bias": 3.0}, "hutchinson_unbiased"),  # a biased estimator
     ],
 )
 def test_planted_failure_does_not_hold(plant, failed):
@@ -167,14 +175,45 @@ def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
         "min_grid_mass",
     ]:
         assert key in saved["evidence"], key
-    assert [f["file"] for f in saved["figures"]] == ["logdet_cost.png", "densities.png"]
+    assert [f["file"] for f in saved["figures"]] == [
+        "logdet_cost.png",
+        "trace_cost.png",
+        "densities.png",
+    ]
     for fig in saved["figures"]:
         assert (tmp_path / "c" / fig["file"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     dims = [2, 4, 8, 64]  # the settings' dimensions and the data's, 1x8x8 digits
-    assert len(saved["tables"]) == 3 and len(saved["tables"][0]["rows"]) == 3 * len(dims)
+    assert len(saved["tables"]) == 4 and len(saved["tables"][0]["rows"]) == 3 * len(dims)
+    assert len(saved["tables"][2]["rows"]) == len(dims)
+    assert saved["checks"]["hutchinson_unbiased"]["status"] == "pass"
+    assert saved["evidence"]["exact_trace_at_data_dim"] == pytest.approx(64, rel=0.05)
     assert (tmp_path / "c" / "runs" / "nsf-moons" / "config.yaml").is_file()
     assert saved["protocol"]["budget"] == "quick" and result.protocol["dims"] == dims
     assert saved["evidence"]["data_dim"] == 64 and saved["protocol"]["dataset"] == "digits"
+
+
+def test_hutchinson_is_unbiased_and_a_scaled_probe_is_caught():
+    """Against the exact trace (D backward passes), at D = 64: 1024 Rademacher probes land
+    within a quarter of one probe's SD; probes scaled by 2 (a planted bug) land 3 traces off."""
+    ok, bad = check_hutchinson(64), check_hutchinson(64, scale=2.0)
+    assert abs(ok.mean - ok.exact) < 0.25 * ok.sd and ok.sd > 0
+    assert bad.exact == ok.exact and abs(bad.mean - bad.exact) > 100 * bad.sd
+
+
+def test_exact_trace_is_the_trace_of_the_autograd_jacobian():
+    field = make_field(6)
+    x = torch.randn(1, 6, dtype=torch.float64)
+    t = torch.full((1,), 500.0, dtype=torch.float64)
+    jac = torch.autograd.functional.jacobian(lambda v: field(v[None], t)[0], x[0])
+    xg = x.clone().requires_grad_(True)
+    assert float(jacobian_trace(field(xg, t), xg, None)) == pytest.approx(float(jac.trace()))
+    assert not torch.allclose(jac, torch.eye(6, dtype=torch.float64))  # not the identity
+
+
+def test_trace_timing_is_like_for_like():
+    c = time_trace(16, examples=2, repeats=1)
+    assert c.dim == 16 and len(c.log_ratios) == 2
+    assert 0 < c.forward_s and 0 < c.hutchinson_s and 0 < c.exact_s
 
 
 def test_registered():

@@ -15,6 +15,8 @@ TINY = study.StepsSettings(
     train_steps=12,
     n_samples=24,
     steps=(1, 2, 5, 20),
+    student_steps=3,
+    student_nfes=(1, 2),
     overrides=(
         ("model.channels", 8),
         ("model.multipliers", "1,2"),
@@ -38,7 +40,10 @@ def test_tiny_run_writes_results_and_figures(tmp_path, monkeypatch, device):
     assert ev["oneshot_1_fd_over_floor"] == pytest.approx(ev["oneshot_1_fd"] / ev["floor_fd"])
     rows = saved["tables"][0]["rows"]
     assert rows[0][0] == "one-shot x0" and rows[-1][0].startswith("floor")
-    assert len(rows) == 1 + 3 * 3 + 1 + 1
+    assert len(rows) == 1 + 3 * 3 + 1 + 2 + 1  # one-shot, grid, ddpm 20, student 1 and 2
+    assert ev["student_1_fd"] > 0 and ev["student_2_fd"] > 0 and "student_4_fd" not in ev
+    assert ev["student_steps"] == 3 and ev["student_train_s"] > 0 and ev["teacher_train_s"] > 0
+    assert (tmp_path / "r" / "runs" / "student" / "model.safetensors").is_file()
     for fig in saved["figures"]:
         assert (tmp_path / "r" / fig["file"]).read_bytes()[:4] == b"\x89PNG"
     assert saved["verdict"] in ("holds", "undecided", "does not hold")
@@ -55,7 +60,7 @@ def _scored_rows() -> tuple[dict, dict[str, float]]:
     """Rows of every checked (sampler, NFE) with chosen FDs, and a floor."""
     fds = {("oneshot", 1): 40.0, ("dpmpp", 20): 4.0, ("ddpm", 1000): 2.0, ("ddpm", 10): 9.0}
     fds |= {("ddpm", 100): 2.5}
-    fds |= {("ddim", 20): 3.0, ("ddim", 2): 8.0}
+    fds |= {("ddim", 20): 3.0, ("ddim", 2): 8.0, ("student", 1): 10.0}
     rows = {
         key: {"fd": v, "fd_se": 0.05 * v, "kid": 0.0, "precision": 0.5, "recall": 0.5}
         for key, v in fds.items()
@@ -72,11 +77,15 @@ def test_the_verdict_is_the_seeds_claim_and_the_solver_gap_is_reported_beside_it
     rows, floor = _scored_rows()
     ev = study._evidence(rows, floor)
     names = {"oneshot_far_worse", "ancestral_more_steps_help", "ddim_more_steps_help"}
+    names |= {"student_skips_steps"}
     assert set(study.checks(ev)) == names
     assert verdict_of(study.checks(ev)) == "holds"
     assert ev["dpmpp_20_over_ddpm_1000"] == pytest.approx(2.0)
     text = study.summary(ev, floor)
     assert "20 calls is 2.00x the FD of 1000 ancestral steps, outside the 25% target" in text
+    ev["student_1_fd"] = 30.0  # a student no better than the one-shot mean: fails
+    assert study.checks(ev)["student_skips_steps"].status == "fail"
+    ev["student_1_fd"] = 10.0
     ev["ddim_20_fd"] = 9.0  # more steps made DDIM worse: the claim's check fails
     assert study.checks(ev)["ddim_more_steps_help"].status == "fail"
     assert verdict_of(study.checks(ev)) == "does not hold"

@@ -18,6 +18,7 @@ TINY = study.CompareSettings(
     train_steps=10,
     n_samples=24,
     nll_samples=8,
+    student_steps=3,
     overrides=(
         ("vae", "model.hidden", 32),
         ("vae", "train.eval_every", 5),
@@ -98,10 +99,13 @@ def planted(
     vae_fd: float = 20.0,
     diffusion_fd: float = 5.0,
     fd_se: float = 0.5,
+    student_edge: float = 0.8,
 ) -> Evidence:
     """Evidence with exactly the names the checks read (a clear success by default)."""
     return Evidence(
         {
+            "student_1_edge_ratio": student_edge,
+            "student_1_edge_ratio_se": edge_se,
             "vae_sample_edge_ratio": vae_edge,
             "vae_mean_edge_ratio": mean_edge,
             "diffusion_20_edge_ratio": diffusion_edge,
@@ -126,7 +130,9 @@ def test_planted_success_holds():
     ("plant", "failed"),
     [
         # noisy VAE samples as sharp as the data by edge energy: not blurrier
-        ({"vae_edge": 1.0}, "vae_samples_blurrier"),
+        ({"vae_edge": 1.0, "student_edge": 1.2}, "vae_samples_blurrier"),
+        # a one-pass student as blurred as the VAE: the one pass would be the cause
+        ({"student_edge": 0.3}, "one_pass_student_sharper"),
         # a sharp decoder mean (a code that pins x down)
         ({"mean_edge": 0.95}, "vae_mean_blurrier"),
         # the VAE's FD as low as the diffusion model's
@@ -200,8 +206,9 @@ def test_protocol_names_the_models_the_dataset_resolves(tiny_fashion):
 
 def test_without_the_flow_no_flow_row_is_drawn():
     models = {"vae": object(), "diffusion": object()}
-    assert "flow" not in study._draws(models)
-    assert list(study._draws(models | {"flow": object()})) == list(study.METHODS)
+    assert "flow" not in study._draws(models) and "student_1" not in study._draws(models)
+    every = models | {"flow": object(), "student": object()}
+    assert list(study._draws(every)) == list(study.METHODS)
 
 
 def test_the_page_without_the_flow(tmp_path):

@@ -121,14 +121,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _add_distill(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser(
         "distill",
-        help="distil a flowmatch run into a few-step student",
-        description="Train a student of the flowmatch run TEACHER into --out: reflow (a "
-        "flowmatch model on the teacher's noise-to-sample pairs, sampled with solver=euler "
-        "nfe=1) or consistency (the consistency family, sampled with nfe=1..4). The student "
+        help="distil a flowmatch or diffusion run into a few-step student",
+        description="Train a student of the run TEACHER into --out: reflow (a flowmatch "
+        "teacher only; a flowmatch model on the teacher's noise-to-sample pairs, sampled with "
+        "solver=euler nfe=1) or consistency (a flowmatch or unconditional diffusion teacher; "
+        "the consistency family, sampled with nfe=1..4). The student "
         "takes the teacher's data, network and batch and starts from its weights; extra "
         "key=value arguments override config keys (e.g. model.teacher_nfe=20).",
     )
-    d.add_argument("teacher", help="the flowmatch run folder to distil")
+    d.add_argument("teacher", help="the flowmatch or diffusion run folder to distil")
     d.add_argument("--method", required=True, help="reflow or consistency")
     d.add_argument("--out", required=True, help="run folder of the student")
     d.add_argument("--steps", type=_positive_int, help="training steps")

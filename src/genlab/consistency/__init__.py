@@ -1,6 +1,7 @@
-"""The ``consistency`` family: few-step students distilled from a flow-matching teacher by
-consistency distillation (``genlab distill RUN --method consistency``), sampled in one or a
-few network passes."""
+"""The ``consistency`` family: few-step students distilled from a flow-matching or diffusion
+teacher by
+consistency distillation (``genlab distill RUN --method consistency``), sampled in one or
+a few network passes."""
 
 from __future__ import annotations
 
@@ -46,8 +47,10 @@ FAMILY = Family(
         "train.eval_every": 500,
     },
     data_defaults=data_defaults,
-    description="consistency distillation of a flowmatch teacher (one- and few-step sampling)",
+    description=(
+        "consistency distillation of a flowmatch or diffusion teacher (one- and few-step sampling)"
+    ),
     sampling=ConsistencySampling,
     likelihood=False,
-    teacher="flowmatch",
+    teacher=("flowmatch", "diffusion"),
 )

@@ -1,4 +1,5 @@
-"""The ``consistency`` family: a few-step student distilled from a flow-matching teacher by
+"""The ``consistency`` family: a few-step student distilled from a flow-matching teacher (or a
+diffusion model rewritten on the linear path, ``genlab.diffusion.flow_teacher``) by
 consistency distillation (Song et al. 2023, "Consistency Models", Algorithm 2).
 
 Along the teacher's probability-flow ODE (t = 0 data, t = 1 noise) every point x_t has one
@@ -64,12 +65,13 @@ class ConsistencyModel(nn.Module):
         return self.config.teacher
 
     def attach_teacher(self, teacher: nn.Module, *, initialise: bool) -> None:
-        """Learn from ``teacher`` (a trained flowmatch model: ``field``, ``config.path``);
+        """Learn from ``teacher`` (a :class:`FlowTeacher`: a trained flowmatch model, or a
+        diffusion model's ``linear_flow()``, which the run layer hands over);
         ``initialise``: start the student and its target from the teacher's weights."""
         if not isinstance(teacher, FlowTeacher):
             raise ConfigError(
                 f"model.teacher={self.config.teacher}: consistency distillation needs a "
-                f"flowmatch teacher, got {type(teacher).__name__}"
+                f"flowmatch or diffusion teacher, got {type(teacher).__name__}"
             )
         if teacher.path != self.path:
             raise ConfigError(

@@ -26,6 +26,7 @@ from torch import nn
 from genlab.data.dataset import DataMeta
 from genlab.data.scaling import from_centered, to_centered
 from genlab.diffusion.config import DiffusionConfig
+from genlab.diffusion.flow_teacher import LinearFlowView
 from genlab.diffusion.likelihood import VariationalBound
 from genlab.diffusion.parameterization import min_snr_weight, target, x0_from
 from genlab.diffusion.samplers import (
@@ -112,6 +113,11 @@ class DiffusionModel(VariationalBound, nn.Module):
             return x0.clamp(-1.0, 1.0) if clip else x0
 
         return fn
+
+    def linear_flow(self) -> Any:
+        """This model as a flow-matching teacher on the linear path (``flow_teacher``):
+        what ``genlab distill RUN --method consistency`` learns from."""
+        return LinearFlowView(self)
 
     def _null(self, x: torch.Tensor, null: int) -> torch.Tensor | None:
         if not self.num_classes:

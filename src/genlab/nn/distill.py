@@ -38,7 +38,7 @@ class TeacherRef:
         moved after the teacher was handed over); one GenlabError when none is loaded."""
         if self.module is None and not run:
             raise GenlabError(
-                "model.teacher is not set: this model is distilled from a flowmatch run "
+                "model.teacher is not set: this model is distilled from a trained run "
                 "(genlab distill RUN --method ...)"
             )
         if self.module is None:

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from genlab.ode.solvers import Field, solve
 
-__all__ = ["DivergenceKind", "ODEDensity", "dequantized_nll", "log_density"]
+__all__ = ["DivergenceKind", "ODEDensity", "dequantized_nll", "jacobian_trace", "log_density"]
 
 DivergenceKind = Literal["exact", "hutchinson"]
 
@@ -45,7 +45,7 @@ class ODEDensity:
     nfe: int
 
 
-def _divergence(v: Tensor, x: Tensor, probes: Tensor | None) -> Tensor:
+def jacobian_trace(v: Tensor, x: Tensor, probes: Tensor | None) -> Tensor:
     """div v at x (N,): exact when ``probes`` is None, else Hutchinson's mean over
     ``probes`` (M, N, ...) of e^T (dv/dx) e through vector-Jacobian products."""
     if probes is None:
@@ -96,7 +96,7 @@ def log_density(
         def augmented(state: Tensor, t: Tensor) -> Tensor:
             y = state[:, :-1].detach().reshape(n, *shape).requires_grad_(True)
             v = field(y, t)
-            div = _divergence(v, y, e)
+            div = jacobian_trace(v, y, e)
             return torch.cat([v.detach().flatten(1), div.detach()[:, None]], 1)
 
         start = torch.cat([x.flatten(1), x.new_zeros(n, 1)], 1)

@@ -1,6 +1,8 @@
 """The config of a distilled student (``genlab distill TEACHER --method M``), from its
 teacher run's: the teacher's data, network sizes, path and batch, ``model.teacher`` set to
-the teacher's folder; the student family's own defaults for the rest."""
+the teacher's folder; the student family's own defaults for the rest. A flowmatch run
+teaches either method; an unconditional diffusion run teaches consistency, on the linear
+path (``genlab.diffusion.flow_teacher``)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ __all__ = ["METHODS", "distill_config"]
 
 # method -> the student's family
 METHODS = {"reflow": "flowmatch", "consistency": "consistency"}
+# method -> the families of the runs it distils
+TEACHERS = {"reflow": ("flowmatch",), "consistency": ("flowmatch", "diffusion")}
 # the teacher's model keys a student takes over: its network and its probability path
 TAKEN = ("path", "channels", "multipliers", "blocks", "attention", "dropout", "hidden", "depth")
 
@@ -36,14 +40,17 @@ def distill_config(
     if not folder.has_config():
         raise ConfigError(f"{folder.path} is not a genlab run (no {folder.config_path.name})")
     saved, _meta = folder.read_config(parse_config)
-    if saved.family != "flowmatch":
+    if saved.family not in TEACHERS[method]:
         raise ConfigError(
-            f"genlab distill takes a flowmatch teacher; {folder.path} is a {saved.family} run"
+            f"genlab distill --method {method} takes a {' or '.join(TEACHERS[method])} "
+            f"teacher; {folder.path} is a {saved.family} run"
         )
+    if saved.family == "diffusion" and getattr(saved.model, "conditional", False):
+        raise ConfigError(f"{folder.path} is class-conditional; distill an unconditional run")
     if not any(folder.has_weights(name) for name in ("best", "ema", "model")):
         raise ConfigError(f"{folder.path} has no trained weights yet")
     sections = to_dict(saved)
-    model: dict[str, Any] = {k: sections["model"][k] for k in TAKEN}
+    model: dict[str, Any] = {k: sections["model"][k] for k in TAKEN if k in sections["model"]}
     model["teacher"] = str(folder.path.resolve())
     base = {
         "data": sections["data"],

@@ -14,7 +14,7 @@ from torch import nn
 
 from genlab.errors import ConfigError
 from genlab.family import Family
-from genlab.protocols import Distilled
+from genlab.protocols import Distilled, SeenAsFlow
 
 __all__ = ["attach_teacher"]
 
@@ -32,7 +32,8 @@ def attach_teacher(model: nn.Module, load: LoadModel, family: Family, *, resume:
     if not run:
         if family.teacher:
             raise ConfigError(
-                f"the {family.name} family is distilled from a {family.teacher} run: "
+                f"the {family.name} family is distilled from a {' or '.join(family.teacher)} "
+                f"run: "
                 f"genlab distill RUN --method {family.name} (or model.teacher=RUN)"
             )
         return
@@ -40,11 +41,13 @@ def attach_teacher(model: nn.Module, load: LoadModel, family: Family, *, resume:
         raise ConfigError(f"model.teacher={run}: no such run folder")
     with torch.random.fork_rng(devices=[]):
         teacher, teacher_family = load(run)
-    wanted = family.teacher or family.name
-    if teacher_family != wanted:
+    wanted = family.teacher or (family.name,)
+    if teacher_family not in wanted:
         raise ConfigError(
-            f"model.teacher={run}: a {family.name} student needs a {wanted} teacher, "
-            f"not a {teacher_family} run"
+            f"model.teacher={run}: a {family.name} student needs a {' or '.join(wanted)} "
+            f"teacher, not a {teacher_family} run"
         )
+    if isinstance(teacher, SeenAsFlow):  # a diffusion teacher, on the linear path
+        teacher = teacher.linear_flow()
     assert isinstance(model, Distilled)
     model.attach_teacher(teacher, initialise=not resume)

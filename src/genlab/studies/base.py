@@ -36,6 +36,7 @@ from genlab.data import Dataset, load_dataset
 from genlab.errors import GenlabError
 from genlab.registry import STUDIES, resolve, unknown_name
 from genlab.runs import make_config, train_run
+from genlab.runs.distill import distill_config
 from genlab.studies.checks import VERDICTS, Check, Evidence, Verdict, verdict_line, verdict_of
 from genlab.studies.datasets import DEFAULT_DATA, DataNeeds, check_data
 from genlab.train.distributed import resolve_device
@@ -49,6 +50,7 @@ __all__ = [
     "Table",
     "check_study_data",
     "describe_data",
+    "distill_quietly",
     "get_study",
     "pyplot",
     "read_result",
@@ -262,6 +264,17 @@ def train_quietly(
     cfg = make_config(family, overrides={**overrides, **fixed})
     run.parent.mkdir(parents=True, exist_ok=True)
     return train_run(cfg, run, force=True, callbacks=callbacks)
+
+
+def distill_quietly(
+    teacher: Path, method: str, overrides: Mapping[str, Any], run: Path, device: str
+) -> Path:
+    """Distil the trained ``teacher`` run with ``method`` into ``run`` as ``genlab distill``
+    does (its config: the teacher's data, network and batch), quietly, on ``device``."""
+    fixed = {"train.progress": False, "train.sample_every": 0, "train.device": device}
+    cfg = distill_config(teacher, method, overrides={**overrides, **fixed})
+    run.parent.mkdir(parents=True, exist_ok=True)
+    return train_run(cfg, run, force=True)
 
 
 def save_figure(fig: Any, out: Path, name: str, caption: str) -> Figure:

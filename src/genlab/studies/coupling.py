@@ -11,10 +11,16 @@ standard error from the log-log fit's residuals; the brute force's lead is fitte
 the exponent of the ratio brute / exact (paired on the same examples).
 (b) Flows (``nsf``, and ``realnvp`` at the full budget) trained with the one trainer
 on the 2-D toy sets: learned density pictures next to the data, test NLL in nats/dim.
+(c) What the coupling structure buys against a free-form Jacobian (``trace_cost``): a
+continuous-time model's log-density needs the trace of dv/dx at every field evaluation,
+exactly (D backward passes) or by Hutchinson's one-probe estimate (one backward pass,
+noisy); timed like for like with (a) at the same dimensions, the estimator checked for bias
+against the exact trace at the data's dimension.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,6 +40,7 @@ from genlab.studies.checks import Check, Evidence, difference, fact, se_name, va
 from genlab.studies.datasets import DEFAULT_DATA, GENERIC, DataNeeds, settings_for
 from genlab.studies.density2d import DensityFit, DensitySettings, density_figure, fit_densities
 from genlab.studies.jacobian import LAYERS, LogdetCheck, LogLogFit, check_logdet, loglog_fit
+from genlab.studies.trace_cost import HutchinsonCheck, TraceCost, check_hutchinson, time_trace
 
 __all__ = ["SETTINGS", "STUDY", "CouplingSettings", "checks", "run"]
 
@@ -44,7 +51,10 @@ QUESTION = (
 )
 CLAIM = (
     "The triangular Jacobian makes the exact log-det as cheap as a forward pass: it agrees "
-    "with the brute-force determinant and its cost grows linearly, not cubically, with dimension."
+    "with the brute-force determinant and its cost grows linearly, not cubically, with "
+    "dimension. A free-form Jacobian (a continuous-time model's) has no such shortcut: its "
+    "exact trace costs a backward pass per dimension, a cost whose lead over Hutchinson's "
+    "unbiased one-pass estimate grows with D."
 )
 # nats, float64: round-off on a sum of <= 3072 log terms and an LU is ~1e-12, while a
 # wrong or missing term of the log-det is ~0.01-1 nats; 1e-6 separates the two.
@@ -57,6 +67,12 @@ LINEAR_MAX = 1.3
 # i.e. its lead at least doubles per 10x in D (10^0.3 = 2); an O(D^2) Jacobian against an
 # O(D) forward pass has a gap of 1.
 GAP_MIN = 0.3
+# Hutchinson's estimator against the exact trace: |mean of the probes - exact| below a
+# quarter of one probe's standard deviation (bias in units of the estimator's own noise; with
+# 1024 probes the mean's SE is 1/32 of it, so an unbiased estimator passes by ~6 SE, and a
+# probe scaled by 2, which quadruples the estimate, fails by hundreds)
+HUTCHINSON_BIAS_MAX = 0.25
+HUTCHINSON_PROBES = 1024
 
 
 @dataclass(frozen=True)
@@ -120,11 +136,19 @@ def run(
     for kind in LAYERS:
         say("coupling", f"{kind} coupling: exact vs brute-force log-det, D = {list(dims)}")
         logdets += [check_logdet(kind, d, examples=s.examples, repeats=s.repeats) for d in dims]
+    say("coupling", f"free-form Jacobian: exact trace vs Hutchinson, D = {list(dims)}")
+    traces = [time_trace(d, examples=s.examples, repeats=s.repeats) for d in dims]
+    hutch = check_hutchinson(dataset.meta.dims, probes=HUTCHINSON_PROBES)
     fits = fit_densities(s.densities, out / "runs", device)
     evidence = _evidence(logdets, fits)
     evidence["data_dim"] = dataset.meta.dims
+    evidence.update(_trace_evidence(traces, hutch, logdets))
     found = checks(evidence)
-    figures = [_cost_figure(logdets, out), density_figure(fits, s.densities, out)]
+    figures = [
+        _cost_figure(logdets, out),
+        _trace_figure(traces, logdets, out),
+        density_figure(fits, s.densities, out),
+    ]
     protocol = {
         "logdet": "float64, CPU, half-mask vector couplings, MLP conditioner (2 x 64 units, "
         "last layer randomly initialised); brute force = vectorised autograd Jacobian + slogdet",
@@ -143,6 +167,11 @@ def run(
         f"{s.densities.batch_size}, hidden {s.densities.hidden}, model.steps "
         f"{s.densities.flow_steps}, weights chosen on validation, seed 0",
         "density_reference": "test split (a quarter of the training size, separate seed)",
+        "trace": "free-form field x + MLP(x, t) (2 x 64 units, last layer random), float64, "
+        f"one example at a time at the same D: forward alone and forward + one Rademacher "
+        f"probe (median of {s.repeats} calls), forward + exact trace (D backward passes, one "
+        f"call), back to back; Hutchinson's bias at D = {dataset.meta.dims} from "
+        f"{HUTCHINSON_PROBES} probes on one example",
         "seed": 0,
     }
     return StudyResult(
@@ -152,7 +181,12 @@ def run(
         summary=_summary(evidence, found),
         evidence=evidence,
         checks=found,
-        tables=[_logdet_table(logdets), _slope_table(evidence), _density_table(fits)],
+        tables=[
+            _logdet_table(logdets),
+            _slope_table(evidence),
+            _trace_table(traces, logdets),
+            _density_table(fits),
+        ],
         figures=figures,
         protocol=protocol,
     )
@@ -194,7 +228,56 @@ def checks(ev: Evidence) -> dict[str, Check]:
             text=f"{k}: brute force's cost exponent above the exact one's by more than "
             f"{GAP_MIN:g} (exponent of brute / exact)",
         )
+    found["free_form_trace_grows_faster"] = difference(
+        ev,
+        "exact_trace_over_hutchinson_exponent",
+        margin=GAP_MIN,
+        text="free-form field: the exact trace's cost exponent above one Hutchinson probe's "
+        f"by more than {GAP_MIN:g} (exponent of exact / Hutchinson)",
+    )
+    found["hutchinson_unbiased"] = difference(
+        ev,
+        0.0,
+        "hutchinson_abs_bias_in_sd",
+        margin=-HUTCHINSON_BIAS_MAX,
+        text="free-form field: |Hutchinson mean - exact trace| below "
+        f"{HUTCHINSON_BIAS_MAX:g} of one probe's SD (effect and margin negated)",
+    )
     return found
+
+
+def _trace_evidence(
+    traces: list[TraceCost], hutch: HutchinsonCheck, logdets: list[LogdetCheck]
+) -> Evidence:
+    """Part (c): cost exponents of the free-form field's three ways, the times at the
+    data's dimension beside the affine coupling layer's exact log-det, Hutchinson's bias."""
+    big = [c for c in traces if c.dim >= FIT_FROM]
+    big = big if len(big) >= 2 else traces  # as _fit: every D when fewer are that large
+    ev = Evidence()
+    for name, fn in (
+        ("field_forward_cost_exponent", lambda c: c.forward_s),
+        ("hutchinson_cost_exponent", lambda c: c.hutchinson_s),
+        ("exact_trace_cost_exponent", lambda c: c.exact_s),
+        ("exact_trace_over_hutchinson_exponent", lambda c: c.exact_over_hutchinson),
+    ):
+        fit = loglog_fit([c.dim for c in big], [fn(c) for c in big])
+        ev[name], ev[se_name(name)] = fit.p, fit.se
+    at = next(c for c in traces if c.dim == hutch.dim)
+    coupling = next(c for c in logdets if c.layer == "affine" and c.dim == hutch.dim)
+    ev["field_forward_s_at_data_dim"] = at.forward_s
+    ev["hutchinson_s_at_data_dim"] = at.hutchinson_s
+    ev["exact_trace_s_at_data_dim"] = at.exact_s
+    ev["affine_exact_s_at_data_dim"] = coupling.exact_s
+    ev["exact_trace_over_hutchinson_at_data_dim"] = at.exact_over_hutchinson
+    ev["exact_trace_over_affine_at_data_dim"] = at.exact_s / coupling.exact_s
+    ev["hutchinson_over_affine_at_data_dim"] = at.hutchinson_s / coupling.exact_s
+    ev["hutchinson_probes"] = hutch.probes
+    ev["exact_trace_at_data_dim"] = hutch.exact
+    ev["hutchinson_mean_at_data_dim"] = hutch.mean
+    ev["hutchinson_sd_at_data_dim"] = hutch.sd  # one probe's noise, in nats per evaluation
+    ev["hutchinson_abs_bias_in_sd"] = abs(hutch.mean - hutch.exact) / hutch.sd
+    ev[se_name("hutchinson_abs_bias_in_sd")] = 1.0 / math.sqrt(hutch.probes)
+    return ev
 
 
 def _fit(logdets: list[LogdetCheck], kind: str, cost: str) -> LogLogFit:
@@ -263,6 +346,20 @@ def _summary(ev: Evidence, found: dict[str, Check]) -> str:
         "over the examples +- SE; a measured fact, not a check: D backward passes against "
         "one forward pass make a ratio of order D by construction)."
     )
+    if "exact_trace_s_at_data_dim" in ev:
+        text += (
+            f" A free-form Jacobian (a continuous-time model's field of the same width) has no "
+            f"such shortcut: at D = {ev['data_dim']:.0f} one evaluation's exact trace takes "
+            f"{ev['exact_trace_s_at_data_dim'] * 1e3:.1f} ms, "
+            f"{ev['exact_trace_over_affine_at_data_dim']:.0f}x the affine coupling layer's "
+            f"whole log-det, and one Hutchinson probe "
+            f"{ev['hutchinson_s_at_data_dim'] * 1e6:.0f} µs "
+            f"({ev['hutchinson_over_affine_at_data_dim']:.1f}x), unbiased (mean of "
+            f"{ev['hutchinson_probes']:.0f} probes within "
+            f"{ev['hutchinson_abs_bias_in_sd']:.3f} probe SDs of the exact trace) but noisy "
+            f"(SD {ev['hutchinson_sd_at_data_dim']:.2f} nats per evaluation); the exact trace's "
+            f"lead over one probe grows as D^{_pm(ev, 'exact_trace_over_hutchinson_exponent')}."
+        )
     if "flows_fitted" in ev:
         text += (
             f" On the 2-D sets, {ev['flows_beating_gaussian']:.0f} of {ev['flows_fitted']:.0f} "
@@ -319,6 +416,59 @@ def _slope_table(ev: Evidence) -> Table:
         "its asymptote; the exact's one-example time is mostly a fixed per-call cost."
     )
     return Table("Cost exponents", cols, rows, note)
+
+
+def _trace_table(traces: list[TraceCost], logdets: list[LogdetCheck]) -> Table:
+    affine = {c.dim: c.exact_s for c in logdets if c.layer == "affine"}
+    rows = [
+        [
+            c.dim,
+            affine[c.dim] * 1e6,
+            c.forward_s * 1e6,
+            c.hutchinson_s * 1e6,
+            c.exact_s * 1e3,
+            c.exact_over_hutchinson,
+        ]
+        for c in traces
+    ]
+    cols = ["D", "affine coupling: exact log-det (µs)", "free-form field: forward (µs)"]
+    cols += ["+ one Hutchinson probe (µs)", "+ exact trace (ms)", "exact / Hutchinson"]
+    note = (
+        "One example at a time, float64, medians over the examples (exact / Hutchinson: "
+        "geometric mean of each example's ratio). The coupling layer's log-det comes out of "
+        "its forward pass; the free-form field needs one backward pass per probe, or one per "
+        "dimension for the exact trace, at every evaluation of the ODE."
+    )
+    return Table("A free-form Jacobian's trace against the triangular log-det", cols, rows, note)
+
+
+def _trace_figure(traces: list[TraceCost], logdets: list[LogdetCheck], out: Path) -> Figure:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    affine = [c for c in logdets if c.layer == "affine"]
+    ax.loglog(
+        [c.dim for c in affine],
+        [c.exact_s for c in affine],
+        "o-",
+        label="affine coupling: exact log-det",
+    )
+    dims = [c.dim for c in traces]
+    ax.loglog(dims, [c.forward_s for c in traces], "^:", label="free-form field: forward")
+    ax.loglog(dims, [c.hutchinson_s for c in traces], "s--", label="+ one Hutchinson probe")
+    ax.loglog(dims, [c.exact_s for c in traces], "d-.", label="+ exact trace (D passes)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("dimension D")
+    ax.set_ylabel("seconds, one example, one evaluation")
+    ax.set_title("log-density cost: triangular vs free-form Jacobian")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    caption = (
+        "Cost of the log-density term of one example at one evaluation: a coupling layer's "
+        "exact log-det (its forward pass) against a free-form field of the same width with "
+        "Hutchinson's one-probe estimate and with the exact trace. A continuous-time model "
+        "pays this at every ODE step."
+    )
+    return save_figure(fig, out, "trace_cost.png", caption)
 
 
 def _density_table(fits: list[DensityFit]) -> Table:

@@ -29,8 +29,15 @@ LABELS = {
     "ddim": "DDIM (eta 0)",
     "dpmpp": "DPM-Solver++(2M)",
     "oneshot": "one-shot x0",
+    "student": "consistency student",
 }
-COLORS = {"ddpm": "tab:blue", "ddim": "tab:orange", "dpmpp": "tab:green", "oneshot": "tab:red"}
+COLORS = {
+    "ddpm": "tab:blue",
+    "ddim": "tab:orange",
+    "dpmpp": "tab:green",
+    "oneshot": "tab:red",
+    "student": "tab:purple",
+}
 
 
 def curve_figure(rows: Rows, floor: dict[str, float], out: Path) -> Figure:
@@ -42,7 +49,7 @@ def curve_figure(rows: Rows, floor: dict[str, float], out: Path) -> Figure:
         ("FD (lower is better)", "precision", "recall"),
         strict=True,
     ):
-        for name in ("ddpm", "ddim", "dpmpp"):
+        for name in ("ddpm", "ddim", "dpmpp", "student"):
             pts = sorted((k, r[key]) for (s, k), r in rows.items() if s == name)
             if pts:
                 ax.plot([k for k, _ in pts], [v for _, v in pts], "o-", color=COLORS[name])
@@ -58,7 +65,8 @@ def curve_figure(rows: Rows, floor: dict[str, float], out: Path) -> Figure:
     axes[0].legend(fontsize=8)
     caption = (
         "Sample quality against the number of network evaluations, scored against the test "
-        "split; the dashed line is real train images scored the same way."
+        "split; the dashed line is real train images scored the same way. The consistency "
+        "student (where distilled) is the same model's ODE learnt from its own steps."
     )
     return save_figure(fig, out, "quality_vs_nfe.png", caption)
 
@@ -66,7 +74,9 @@ def curve_figure(rows: Rows, floor: dict[str, float], out: Path) -> Figure:
 def grids_figure(grids: dict[tuple[str, int], torch.Tensor], meta: DataMeta, out: Path) -> Figure:
     plt = pyplot()
     levels = int(meta.levels or 2)
-    names = [n for n in ("oneshot", "ddpm", "ddim", "dpmpp") if any(s == n for s, _ in grids)]
+    names = [
+        n for n in ("oneshot", "student", "ddpm", "ddim", "dpmpp") if any(s == n for s, _ in grids)
+    ]
     steps = sorted({k for _, k in grids})
     fig, axes = plt.subplots(
         len(names), len(steps), figsize=(1.3 * len(steps), 1.5 * len(names)), squeeze=False
@@ -186,6 +196,22 @@ def summary(ev: dict[str, float | None], floor: dict[str, float]) -> str:
     found = [f"{LABELS[n]} {b[1]:.2f} at {b[0]}" for n, b in parts if b is not None]
     if found:
         text += " Best of each: " + "; ".join(found) + "."
+    if ev.get("student_1_fd") is not None:
+        took, teach = ev.get("student_train_s"), ev.get("teacher_train_s")
+        cost = (
+            f" Its distillation took {took / 60:.1f} min against the teacher's "
+            f"{teach / 60:.1f} min of training."
+            if took is not None and teach
+            else ""
+        )
+        steps = ev.get("student_steps")
+        how = f" ({steps:.0f} steps of consistency distillation)" if steps else ""
+        text += (
+            f" Distilled from the chain's own ODE{how}, a student skips the steps: FD "
+            f"{fd('student_1')} at "
+            f"one call, {fd('student_2')} at two and {fd('student_4')} at four, against the "
+            f"one-shot's {fd('oneshot_1')}.{cost}"
+        )
     anc = ev.get("ddpm_1000_fd")
     ratio = ev.get("dpmpp_20_over_ddpm_1000")
     low, high = ev.get("dpmpp_20_fd_draws_min"), ev.get("dpmpp_20_fd_draws_max")

@@ -36,6 +36,7 @@ LABELS = {
     "vae_sample": "VAE, decoder sample (as drawn)",
     "flow": "flow (family default)",
     "diffusion_20": "diffusion, DPM-Solver++ 20",
+    "student_1": "consistency student, 1 pass",
     "diffusion_1000": "diffusion, DDPM all T (1000)",
 }
 # which half of the claim each check supports, and on which VAE output
@@ -45,15 +46,18 @@ HALVES = {
     "vae_mean_blurrier": "(1) blurrier, judged on the VAE's decoder mean: the averaging "
     "the explanation names",
     "diffusion_fd_lower": "(2) further from the data, judged on the VAE's samples as drawn",
+    "one_pass_student_sharper": "(3) one pass each: the diffusion model's distilled "
+    "student against the VAE's samples as drawn",
 }
 # the rows each check reads (the diffusion row is read by all three)
 READ_BY = {
-    "vae_sample": "(1) as drawn, (2)",
+    "vae_sample": "(1) as drawn, (2), (3)",
     "vae_mean": "(1) decoder mean",
     "diffusion_20": "(1), (2)",
+    "student_1": "(3)",
 }
-FAMILY_OF = {"vae_mean": "vae", "vae_sample": "vae", "flow": "flow"}
-COLORS = {"vae": "tab:orange", "flow": "tab:purple", "diffusion": "tab:green"}
+FAMILY_OF = {"vae_mean": "vae", "vae_sample": "vae", "flow": "flow", "student_1": "student"}
+COLORS = {"vae": "tab:orange", "flow": "tab:purple", "diffusion": "tab:green", "student": "tab:red"}
 FLOOR = "floor: real train images"
 CORNER = 0.5 * math.sqrt(2)  # the highest spatial frequency of an image, cycles per pixel
 
@@ -261,6 +265,16 @@ def summary(ev: Ev, checks: Mapping[str, Check]) -> str:
         f"Test bits/dim: VAE {v('vae_test_bpd', '.3f')} (importance-sampled bound), {flow}"
         f"diffusion {v('diffusion_test_bpd', '.3f')} (variational bound). "
     )
+    if ev.get("student_1_fd") is not None:
+        took = ev.get("student_train_s")
+        cost = f", distilled in {took / 60:.1f} min" if took is not None else ""
+        text += (
+            f"One pass each: the consistency student of the diffusion model{cost}, scores FD "
+            f"{pm('student_1_fd')} and edge ratio {pm('student_1_edge_ratio')} against the "
+            f"VAE sample's {pm('vae_sample_fd')} and {pm('vae_sample_edge_ratio')}, at "
+            f"{1000 * _num(ev, 'student_1_seconds_per_image'):.3f} ms per image "
+            f"({v('student_over_vae_time', '.1f')}x the VAE's decoder pass). "
+        )
     speed = ev.get("ddpm1000_over_vae_time")
     if speed is not None:
         text += (
