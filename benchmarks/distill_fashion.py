@@ -4,9 +4,10 @@ teacher against the teacher's own solvers at counted network evaluations (NFE).
 1. ``distill``: ``genlab distill TEACHER --method reflow|consistency`` into
    runs/bench-fashion/distill-<method>, the teacher being runs/bench-fashion/flowmatch (the
    run of benchmarks/flowmatch_fashion.py: the diffusion U-Net, the 10-minute diffusion
-   run's steps). Each student gets ``--minutes`` of wall time (default: the teacher's
-   recorded training time, so a student never costs more than its teacher); the wall
-   seconds, steps and the CPU threads are recorded.
+   run's steps). Each student gets ``--minutes`` of training (``genlab distill --minutes``;
+   default: the teacher's recorded training time); loading the teacher, probing the step
+   rate and saving come on top: the wall seconds of the whole command, the steps and the
+   CPU threads are recorded. Run it alone: a busy machine takes steps from the budget.
 2. ``fd``: ``genlab eval RUN --metrics fd,pr`` (1000 samples against the whole test split,
    FD with its bootstrap SE in the shipped feature network) at NFE in {1, 2, 4, 8, 20}:
    the teacher with DPM-Solver++ and with Euler (at NFE 1 both are the one-shot

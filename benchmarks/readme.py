@@ -858,8 +858,9 @@ def distill_fashion_section() -> str:
         f"flow-matching run of the table above ({d['teacher_minutes']:.1f} minutes of "
         "training); each student had "
         + " and ".join(
-            f"{m}: {d[m]['wall_seconds'] / 60:.1f} min of wall time ({d[m]['steps']} steps x "
-            f"{d[m]['batch_size']}, {d[m]['threads']} threads)"
+            f"{m}: a {d[m]['minutes_budget']:.1f}-minute training budget, "
+            f"{d[m]['wall_seconds'] / 60:.1f} min of wall time with loading the teacher and "
+            f"saving ({d[m]['steps']} steps x {d[m]['batch_size']}, {d[m]['threads']} threads)"
             for m in ("reflow", "consistency")
         )
         + ". FD +- its bootstrap SE; at 1 NFE the teacher's solvers both give the one-shot "
@@ -879,15 +880,22 @@ def distill_fashion_section() -> str:
     students = [m for m in models if "student" in m]
     one = min(students, key=lambda m: cell[m, 1]["fd"])
     four = min(students, key=lambda m: cell[m, 4]["fd"])
+
+    def ratio(a: dict, b: dict) -> str:  # a / b +- its SE (independent sample sets)
+        r = a["fd"] / b["fd"]
+        return f"{r:.3f} +- {r * math.hypot(a['fd_se'] / a['fd'], b['fd_se'] / b['fd']):.3f}"
+
     lines += [
         "",
         f"![FD against NFE]({res['figure']})",
         "",
         f"Aims: a one-step student at most a fifth of the one-shot FD ({one}: "
-        f"{cell[one, 1]['fd'] / one_shot:.2f} of it, "
+        f"{ratio(cell[one, 1], cell['teacher, Euler', 1])} of it, "
         f"{'met' if cell[one, 1]['fd'] <= one_shot / 5 else 'missed'}); a four-step student "
-        f"within 1.5x of DPM-Solver++ at 20 NFE ({four}: {cell[four, 4]['fd'] / best20:.2f}x, "
-        f"{'met' if cell[four, 4]['fd'] <= 1.5 * best20 else 'missed'}).",
+        f"within 1.5x of DPM-Solver++ at 20 NFE ({four}: "
+        f"{ratio(cell[four, 4], cell['teacher, DPM-Solver++', 20])}x, "
+        f"{'met' if cell[four, 4]['fd'] <= 1.5 * best20 else 'missed'}). Ratios +- their SE "
+        "from the two FDs' bootstrap SEs.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -141,6 +141,7 @@ def reverse_steps_evidence(**changes: float | None) -> Evidence:
         "ddpm_10_fd": 20.0,
         "ddim_20_fd": 9.0,
         "ddim_2_fd": 15.0,
+        "student_1_fd": 20.0,
     }
     ev = {**numbers, **{f"{k}_se": 0.05 * v for k, v in numbers.items()}}
     return Evidence({**ev, **changes})
@@ -160,6 +161,9 @@ def test_reverse_steps_checks_hold_fail_and_stay_undecided():
     noisy = reverse_steps_evidence(ddim_2_fd=10.0, ddim_2_fd_se=1.0, ddim_20_fd_se=0.9)
     assert reverse_steps.checks(noisy)["ddim_more_steps_help"].status == "undecided"
     assert verdict_of(reverse_steps.checks(noisy)) == "undecided"
+    # a student whose one call is no better than the one-shot mean
+    copy = reverse_steps_evidence(student_1_fd=80.0)
+    assert reverse_steps.checks(copy)["student_skips_steps"].status == "fail"
     # a row the plan did not run
     gone = reverse_steps_evidence(ddim_20_fd=None, ddim_20_fd_se=None)
     assert verdict_of(reverse_steps.checks(gone)) == "undecided"

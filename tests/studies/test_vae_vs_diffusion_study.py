@@ -193,7 +193,7 @@ def test_protocol_names_the_models_the_dataset_resolves(tiny_fashion):
     realnvp and 24 channels: the protocol reads them off the configs. Fashion-MNIST's
     quick budget trains no flow (no check reads it), and its protocol names none."""
     resolved = {
-        (d, b): study._models(study._configs(study.SETTINGS[d][b], d), d)
+        (d, b): report.models_text(study._configs(study.SETTINGS[d][b], d), d)
         for d in ("digits", "fashion-mnist")
         for b in ("quick", "full")
     }

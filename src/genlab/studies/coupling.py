@@ -20,27 +20,30 @@ against the exact trace at the data's dimension.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from genlab.data import load_dataset
 from genlab.studies.base import (
     Budget,
-    Figure,
     Study,
     StudyResult,
     Table,
     describe_data,
-    pyplot,
-    save_figure,
     say,
 )
 from genlab.studies.checks import Check, Evidence, difference, fact, se_name, value
+from genlab.studies.coupling_report import cost_figure, density_table, logdet_table
 from genlab.studies.datasets import DEFAULT_DATA, GENERIC, DataNeeds, settings_for
 from genlab.studies.density2d import DensityFit, DensitySettings, density_figure, fit_densities
 from genlab.studies.jacobian import LAYERS, LogdetCheck, LogLogFit, check_logdet, loglog_fit
-from genlab.studies.trace_cost import HutchinsonCheck, TraceCost, check_hutchinson, time_trace
+from genlab.studies.trace_cost import (
+    check_hutchinson,
+    time_trace,
+    trace_evidence,
+    trace_figure,
+    trace_table,
+)
 
 __all__ = ["SETTINGS", "STUDY", "CouplingSettings", "checks", "run"]
 
@@ -142,11 +145,11 @@ def run(
     fits = fit_densities(s.densities, out / "runs", device)
     evidence = _evidence(logdets, fits)
     evidence["data_dim"] = dataset.meta.dims
-    evidence.update(_trace_evidence(traces, hutch, logdets))
+    evidence.update(trace_evidence(traces, hutch, logdets, FIT_FROM))
     found = checks(evidence)
     figures = [
-        _cost_figure(logdets, out),
-        _trace_figure(traces, logdets, out),
+        cost_figure(logdets, out, TOLERANCE),
+        trace_figure(traces, logdets, out),
         density_figure(fits, s.densities, out),
     ]
     protocol = {
@@ -182,10 +185,10 @@ def run(
         evidence=evidence,
         checks=found,
         tables=[
-            _logdet_table(logdets),
+            logdet_table(logdets),
             _slope_table(evidence),
-            _trace_table(traces, logdets),
-            _density_table(fits),
+            trace_table(traces, logdets),
+            density_table(fits),
         ],
         figures=figures,
         protocol=protocol,
@@ -244,40 +247,6 @@ def checks(ev: Evidence) -> dict[str, Check]:
         f"{HUTCHINSON_BIAS_MAX:g} of one probe's SD (effect and margin negated)",
     )
     return found
-
-
-def _trace_evidence(
-    traces: list[TraceCost], hutch: HutchinsonCheck, logdets: list[LogdetCheck]
-) -> Evidence:
-    """Part (c): cost exponents of the free-form field's three ways, the times at the
-    data's dimension beside the affine coupling layer's exact log-det, Hutchinson's bias."""
-    big = [c for c in traces if c.dim >= FIT_FROM]
-    big = big if len(big) >= 2 else traces  # as _fit: every D when fewer are that large
-    ev = Evidence()
-    for name, fn in (
-        ("field_forward_cost_exponent", lambda c: c.forward_s),
-        ("hutchinson_cost_exponent", lambda c: c.hutchinson_s),
-        ("exact_trace_cost_exponent", lambda c: c.exact_s),
-        ("exact_trace_over_hutchinson_exponent", lambda c: c.exact_over_hutchinson),
-    ):
-        fit = loglog_fit([c.dim for c in big], [fn(c) for c in big])
-        ev[name], ev[se_name(name)] = fit.p, fit.se
-    at = next(c for c in traces if c.dim == hutch.dim)
-    coupling = next(c for c in logdets if c.layer == "affine" and c.dim == hutch.dim)
-    ev["field_forward_s_at_data_dim"] = at.forward_s
-    ev["hutchinson_s_at_data_dim"] = at.hutchinson_s
-    ev["exact_trace_s_at_data_dim"] = at.exact_s
-    ev["affine_exact_s_at_data_dim"] = coupling.exact_s
-    ev["exact_trace_over_hutchinson_at_data_dim"] = at.exact_over_hutchinson
-    ev["exact_trace_over_affine_at_data_dim"] = at.exact_s / coupling.exact_s
-    ev["hutchinson_over_affine_at_data_dim"] = at.hutchinson_s / coupling.exact_s
-    ev["hutchinson_probes"] = hutch.probes
-    ev["exact_trace_at_data_dim"] = hutch.exact
-    ev["hutchinson_mean_at_data_dim"] = hutch.mean
-    ev["hutchinson_sd_at_data_dim"] = hutch.sd  # one probe's noise, in nats per evaluation
-    ev["hutchinson_abs_bias_in_sd"] = abs(hutch.mean - hutch.exact) / hutch.sd
-    ev[se_name("hutchinson_abs_bias_in_sd")] = 1.0 / math.sqrt(hutch.probes)
-    return ev
 
 
 def _fit(logdets: list[LogdetCheck], kind: str, cost: str) -> LogLogFit:
@@ -369,32 +338,6 @@ def _summary(ev: Evidence, found: dict[str, Check]) -> str:
     return text
 
 
-def _logdet_table(logdets: list[LogdetCheck]) -> Table:
-    rows = [
-        [
-            c.layer,
-            c.dim,
-            c.max_abs_diff,
-            c.exact_s * 1e6,
-            c.brute_s * 1e3,
-            c.slogdet_s * 1e3,
-            c.brute_over_exact,
-            c.brute_over_exact_se,
-        ]
-        for c in logdets
-    ]
-    cols = ["layer", "D", "max |exact - brute| (nats)", "exact (µs, one example)"]
-    cols += ["brute force (ms, one example)", "of which slogdet (ms)", "brute / exact", "SE"]
-    note = (
-        "Both timed on the same examples, one at a time: times are medians over the "
-        "examples; brute / exact is the geometric mean of each example's ratio, with its "
-        "SE from their spread."
-    )
-    return Table(
-        "Exact log-det against the brute-force Jacobian determinant (float64)", cols, rows, note
-    )
-
-
 def _slope_table(ev: Evidence) -> Table:
     names = (
         "exact_cost_exponent",
@@ -416,108 +359,6 @@ def _slope_table(ev: Evidence) -> Table:
         "its asymptote; the exact's one-example time is mostly a fixed per-call cost."
     )
     return Table("Cost exponents", cols, rows, note)
-
-
-def _trace_table(traces: list[TraceCost], logdets: list[LogdetCheck]) -> Table:
-    affine = {c.dim: c.exact_s for c in logdets if c.layer == "affine"}
-    rows = [
-        [
-            c.dim,
-            affine[c.dim] * 1e6,
-            c.forward_s * 1e6,
-            c.hutchinson_s * 1e6,
-            c.exact_s * 1e3,
-            c.exact_over_hutchinson,
-        ]
-        for c in traces
-    ]
-    cols = ["D", "affine coupling: exact log-det (µs)", "free-form field: forward (µs)"]
-    cols += ["+ one Hutchinson probe (µs)", "+ exact trace (ms)", "exact / Hutchinson"]
-    note = (
-        "One example at a time, float64, medians over the examples (exact / Hutchinson: "
-        "geometric mean of each example's ratio). The coupling layer's log-det comes out of "
-        "its forward pass; the free-form field needs one backward pass per probe, or one per "
-        "dimension for the exact trace, at every evaluation of the ODE."
-    )
-    return Table("A free-form Jacobian's trace against the triangular log-det", cols, rows, note)
-
-
-def _trace_figure(traces: list[TraceCost], logdets: list[LogdetCheck], out: Path) -> Figure:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    affine = [c for c in logdets if c.layer == "affine"]
-    ax.loglog(
-        [c.dim for c in affine],
-        [c.exact_s for c in affine],
-        "o-",
-        label="affine coupling: exact log-det",
-    )
-    dims = [c.dim for c in traces]
-    ax.loglog(dims, [c.forward_s for c in traces], "^:", label="free-form field: forward")
-    ax.loglog(dims, [c.hutchinson_s for c in traces], "s--", label="+ one Hutchinson probe")
-    ax.loglog(dims, [c.exact_s for c in traces], "d-.", label="+ exact trace (D passes)")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("dimension D")
-    ax.set_ylabel("seconds, one example, one evaluation")
-    ax.set_title("log-density cost: triangular vs free-form Jacobian")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    caption = (
-        "Cost of the log-density term of one example at one evaluation: a coupling layer's "
-        "exact log-det (its forward pass) against a free-form field of the same width with "
-        "Hutchinson's one-probe estimate and with the exact trace. A continuous-time model "
-        "pays this at every ODE step."
-    )
-    return save_figure(fig, out, "trace_cost.png", caption)
-
-
-def _density_table(fits: list[DensityFit]) -> Table:
-    rows = [
-        [f.dataset, f.preset, f.test_nats_per_dim, f.gaussian_nats_per_dim, f.grid_mass]
-        for f in fits
-    ]
-    cols = ["toy set", "preset", "flow test NLL (nats/dim)", "Gaussian fit test NLL (nats/dim)"]
-    cols.append("mass on the pictured box")
-    note = "NLL of continuous data is -log density: lower is better, and it can be negative."
-    return Table("Learned 2-D densities", cols, rows, note)
-
-
-def _cost_figure(logdets: list[LogdetCheck], out: Path) -> Figure:
-    plt = pyplot()
-    fig, (ax_t, ax_d) = plt.subplots(1, 2, figsize=(10, 4))
-    colors = dict(zip(LAYERS, ["tab:blue", "tab:orange", "tab:green"], strict=True))
-    for kind in LAYERS:
-        rows = [c for c in logdets if c.layer == kind]
-        dims = [c.dim for c in rows]
-        c = colors[kind]
-        ax_t.loglog(dims, [r.exact_s for r in rows], "o-", color=c, label=f"{kind}: exact")
-        ax_t.loglog(dims, [r.brute_s for r in rows], "s--", color=c, label=f"{kind}: brute force")
-        diffs = [max(r.max_abs_diff, 1e-18) for r in rows]
-        ax_d.loglog(dims, diffs, "o-", color=c, label=kind)
-    top = max(c.dim for c in logdets)
-    anchor = max(c.brute_s for c in logdets if c.dim == top)
-    for p, style in ((1, ":"), (2, "--"), (3, "-.")):
-        guide = [anchor * (d / top) ** p for d in (top / 8, top)]
-        ax_t.loglog([top / 8, top], guide, style, color="grey", lw=1, label=f"slope D^{p}")
-    ax_t.set_xscale("log", base=2)
-    ax_t.set_xlabel("dimension D")
-    ax_t.set_ylabel("seconds, one example")
-    ax_t.set_title("cost of the log-det")
-    ax_t.legend(fontsize=6, loc="upper left", ncol=2)
-    ax_d.set_xscale("log", base=2)
-    ax_d.axhline(TOLERANCE, color="grey", ls=":", label="tolerance")
-    ax_d.set_xlabel("dimension D")
-    ax_d.set_ylabel("max |exact - brute| (nats)")
-    ax_d.set_title("agreement (float64; 1e-18 plotted for exact 0)")
-    ax_d.legend(fontsize=7, loc="center right")
-    fig.tight_layout()
-    caption = (
-        "Left: time of the exact log-det of one example (the layer's forward pass, solid) "
-        "and of the brute force on the same example (autograd Jacobian + slogdet, dashed) "
-        "against the dimension, log-log (medians over the examples). Right: largest "
-        "absolute difference between the two log-dets."
-    )
-    return save_figure(fig, out, "logdet_cost.png", caption)
 
 
 STUDY = Study(

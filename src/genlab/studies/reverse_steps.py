@@ -24,7 +24,6 @@ distillation time is recorded against the teacher's training time.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,6 @@ from genlab.studies.base import (
     Study,
     StudyResult,
     describe_data,
-    distill_quietly,
     say,
     train_quietly,
 )
@@ -53,9 +51,12 @@ from genlab.studies.reverse_steps_report import (
     curve_figure,
     grids_figure,
     quality_table,
+    reverse_chain,
     summary,
     terms_figure,
+    vlb_terms,
 )
+from genlab.studies.sampling import distil_student, sync, timed
 
 __all__ = ["SAMPLERS", "SETTINGS", "STUDY", "StepsSettings", "checks", "protocol", "run"]
 
@@ -109,6 +110,7 @@ class StepsSettings:
     # consistency distillation of the trained model (0: none), scored at student_nfes calls
     student_steps: int = 0
     student_nfes: tuple[int, ...] = (1, 2, 4)
+    student_overrides: tuple[tuple[str, Any], ...] = ()  # beyond the teacher's (genlab distill)
     overrides: tuple[tuple[str, Any], ...] = ()
 
 
@@ -117,17 +119,30 @@ class StepsSettings:
 # (--jobs 2): training 1500 steps at batch 64, 7.7; 200 samples at each point, 1265 network passes
 # an image (1000 of them the ancestral chain: 4.9), 8.6 with scoring; chain figure, bound terms,
 # figures ~1. Without the 1000-step row and with 3 solver draws instead of 5: ~13 min estimated.
+# In the report of 2026-12-07 the study took 15.2 min; training now 1000 steps (-2.6 min) to
+# pay for the consistency student: 300 steps at batch 64 (~3.3 min estimated from 300 steps at
+# batch 128 in 386 s on one core, FD 16.5 at one call from the 600-step teacher of
+# vae_vs_diffusion, against ~60 for its one-shot).
 FASHION = {
     "quick": StepsSettings(
-        train_steps=1500, n_samples=200, steps=(1, 2, 5, 10, 20, 100), solver_draws=3
+        train_steps=1000,
+        n_samples=200,
+        steps=(1, 2, 5, 10, 20, 100),
+        solver_draws=3,
+        student_steps=300,
+        student_overrides=(("train.batch_size", 64),),
     ),
-    "full": StepsSettings(train_steps=4000, n_samples=1000),  # to be tuned
+    "full": StepsSettings(train_steps=4000, n_samples=1000, student_steps=2000),  # to be tuned
 }
 SETTINGS: dict[str, dict[str, StepsSettings]] = {
     "digits": {
-        # 4.4 min measured on one core: training 1000 steps 2.5, the grid 1.7 (1000 steps: 1)
-        "quick": StepsSettings(train_steps=1000, n_samples=200),
-        "full": StepsSettings(train_steps=4000, n_samples=1000, long_only_ddpm=False),
+        # 4.4 min measured on one core: training 1000 steps 2.5, the grid 1.7 (1000 steps: 1).
+        # The student: 150 steps of consistency distillation took 61 s (one thread, the
+        # machine shared) for FD 10.9 at one call, 300 steps 113 s for 6.2 (one-shot 68)
+        "quick": StepsSettings(train_steps=1000, n_samples=200, student_steps=200),
+        "full": StepsSettings(
+            train_steps=4000, n_samples=1000, long_only_ddpm=False, student_steps=1000
+        ),
     },
     "fashion-mnist": FASHION,
     GENERIC: FASHION,
@@ -170,8 +185,8 @@ def run(
         say("reverse_steps", f"{name:8s} {k:5d} NFE: FD {scores['fd']:.2f}")
     student_s = _student(path, s, out, device, rows, grids, dataset)
     draws = _solver_draws(model, rows, s, dataset, device)
-    terms = _vlb_terms(model, dataset)
-    chain = _chain(model)
+    terms = vlb_terms(model, dataset)
+    chain = reverse_chain(model)
     ev = _evidence(rows, floor, draws)
     ev["student_steps"] = s.student_steps
     ev["student_train_s"] = student_s
@@ -261,15 +276,14 @@ def _student(
     ``s.student_steps`` is 0)."""
     if not s.student_steps:
         return None
-    say("reverse_steps", f"distilling a consistency student ({s.student_steps} steps)")
-    start = time.perf_counter()
-    run = distill_quietly(
-        teacher, "consistency", {"train.steps": s.student_steps}, out / "runs" / "student", device
+    run, options = out / "runs" / "student", dict(s.student_overrides)
+    student, seconds = distil_student(
+        "reverse_steps", teacher, s.student_steps, options, run, device
     )
-    seconds = time.perf_counter() - start
-    student = load_run(run, device=device).model.eval()
     for k in s.student_nfes:
-        x, took = _draw(student, "student", k, s.n_samples)
+        x, took = timed(
+            lambda n, g, k=k: student.sample(n, generator=g, nfe=k), s.n_samples, device
+        )
         rows[("student", k)] = _score(x, dataset, device) | {
             "seconds_per_image": took / s.n_samples
         }
@@ -305,65 +319,19 @@ def _draw(
 ) -> tuple[torch.Tensor, float]:
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
-
-    def draw(count: int) -> torch.Tensor:
-        if sampler == "student":  # a consistency model: ``steps`` calls
-            return model.generate(count, generator=g, nfe=steps)
-        return model.generate(count, sampler=sampler, steps=steps, generator=g).sample
-
     with torch.inference_mode():
-        if sampler == "student":
-            model.generate(2, generator=g, nfe=1)  # warm-up, not timed
-        else:
-            model.generate(2, sampler="oneshot", generator=g)
+        model.generate(2, sampler="oneshot", generator=g)  # warm-up, not timed
         g.manual_seed(seed)
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
-        out = draw(n)
-        _sync(device)
+        out = model.generate(n, sampler=sampler, steps=steps, generator=g)
+        sync(device)
     seconds = time.perf_counter() - start
-    return from_centered(out, model.levels).cpu(), seconds
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    return from_centered(out.sample, model.levels).cpu(), seconds
 
 
 def _score(x: torch.Tensor, dataset: Any, device: str) -> dict[str, float]:
     return evaluate_samples(x, dataset, ["fd", "kid", "pr", "sharpness"], device=device)
-
-
-def _vlb_terms(model: Any, dataset: Any, n: int = 128) -> dict[str, list[float]]:
-    """Mean bound terms over ``n`` test images at a log-spaced set of t, in bits/dim."""
-    T = model.schedule.T
-    ts = sorted({int(round(v)) for v in torch.logspace(0, math.log10(T), 30).tolist()})
-    x = dataset.test.x[:n].to(next(model.parameters()).device)
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
-        torch.manual_seed(0)
-        terms = model.vlb_terms(x, torch.tensor(ts))
-        prior = model.prior_term(x)
-    per_dim = math.log(2.0) * dataset.meta.dims
-    return {
-        "t": [float(t) for t in ts],
-        "bits_per_dim": (terms.mean(0) / per_dim).tolist(),
-        "prior_bits_per_dim": [float(prior.mean() / per_dim)],
-    }
-
-
-def _chain(model: Any, n: int = 6) -> tuple[list[int], list[torch.Tensor]]:
-    """One ancestral chain over all T steps for ``n`` samples: (timesteps, x_t in data
-    space) at a dozen timesteps."""
-    g = torch.Generator(next(model.parameters()).device).manual_seed(1)
-    with torch.inference_mode():
-        out = model.generate(
-            n, sampler="ddpm", steps=model.schedule.T, generator=g, keep_steps=True
-        )
-    T = model.schedule.T
-    fractions = (1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.02, 0)
-    show = sorted({round(T * f) for f in fractions}, reverse=True)
-    picked = [out.steps[T - t] for t in show]  # the full grid holds x_T, x_{T-1}, ..., x_0
-    return show, [from_centered(x.clamp(-1, 1), model.levels).cpu() for x in picked]
 
 
 def _evidence(

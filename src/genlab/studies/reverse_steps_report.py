@@ -1,13 +1,17 @@
-"""Figures, table and summary of the ``reverse_steps`` study (see reverse_steps.py)."""
+"""Figures, table and summary of the ``reverse_steps`` study (see reverse_steps.py), and the
+two pictures' data: the bound's terms over t and one reverse chain."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from genlab.data.dataset import DataMeta
+from genlab.data.scaling import from_centered
 from genlab.studies.base import Figure, Table, pyplot, save_figure
 from genlab.viz import image_grid
 
@@ -16,8 +20,10 @@ __all__ = [
     "curve_figure",
     "grids_figure",
     "quality_table",
+    "reverse_chain",
     "summary",
     "terms_figure",
+    "vlb_terms",
 ]
 
 Rows = dict[tuple[str, int], dict[str, float]]
@@ -245,3 +251,35 @@ def summary(ev: dict[str, float | None], floor: dict[str, float]) -> str:
                     "cannot resolve a 25% gap (the full budget scores more samples)."
                 )
     return text
+
+
+def vlb_terms(model: Any, dataset: Any, n: int = 128) -> dict[str, list[float]]:
+    """Mean bound terms over ``n`` test images at a log-spaced set of t, in bits/dim."""
+    T = model.schedule.T
+    ts = sorted({int(round(v)) for v in torch.logspace(0, math.log10(T), 30).tolist()})
+    x = dataset.test.x[:n].to(next(model.parameters()).device)
+    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        torch.manual_seed(0)
+        terms = model.vlb_terms(x, torch.tensor(ts))
+        prior = model.prior_term(x)
+    per_dim = math.log(2.0) * dataset.meta.dims
+    return {
+        "t": [float(t) for t in ts],
+        "bits_per_dim": (terms.mean(0) / per_dim).tolist(),
+        "prior_bits_per_dim": [float(prior.mean() / per_dim)],
+    }
+
+
+def reverse_chain(model: Any, n: int = 6) -> tuple[list[int], list[torch.Tensor]]:
+    """One ancestral chain over all T steps for ``n`` samples: (timesteps, x_t in data
+    space) at a dozen timesteps."""
+    g = torch.Generator(next(model.parameters()).device).manual_seed(1)
+    with torch.inference_mode():
+        out = model.generate(
+            n, sampler="ddpm", steps=model.schedule.T, generator=g, keep_steps=True
+        )
+    T = model.schedule.T
+    fractions = (1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.02, 0)
+    show = sorted({round(T * f) for f in fractions}, reverse=True)
+    picked = [out.steps[T - t] for t in show]  # the full grid holds x_T, x_{T-1}, ..., x_0
+    return show, [from_centered(x.clamp(-1, 1), model.levels).cpu() for x in picked]

@@ -24,12 +24,16 @@ import math
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from genlab.nn.velocity import VectorVelocity
 from genlab.ode.likelihood import jacobian_trace
+from genlab.studies.base import Figure, Table, pyplot, save_figure
+from genlab.studies.checks import Evidence, se_name
+from genlab.studies.jacobian import LogdetCheck, loglog_fit
 
 __all__ = [
     "HutchinsonCheck",
@@ -38,6 +42,9 @@ __all__ = [
     "check_hutchinson",
     "make_field",
     "time_trace",
+    "trace_evidence",
+    "trace_figure",
+    "trace_table",
 ]
 
 HIDDEN, DEPTH = 64, 2  # the coupling conditioner's width and depth (jacobian.make_coupling)
@@ -163,3 +170,90 @@ def check_hutchinson(
     return HutchinsonCheck(
         dim, probes, exact, statistics.fmean(estimates), statistics.stdev(estimates)
     )
+
+
+def trace_evidence(
+    traces: list[TraceCost], hutch: HutchinsonCheck, logdets: list[LogdetCheck], fit_from: int
+) -> Evidence:
+    """Part (c): cost exponents of the free-form field's three ways, the times at the
+    data's dimension beside the affine coupling layer's exact log-det, Hutchinson's bias."""
+    big = [c for c in traces if c.dim >= fit_from]
+    big = big if len(big) >= 2 else traces  # as _fit: every D when fewer are that large
+    ev = Evidence()
+    for name, fn in (
+        ("field_forward_cost_exponent", lambda c: c.forward_s),
+        ("hutchinson_cost_exponent", lambda c: c.hutchinson_s),
+        ("exact_trace_cost_exponent", lambda c: c.exact_s),
+        ("exact_trace_over_hutchinson_exponent", lambda c: c.exact_over_hutchinson),
+    ):
+        fit = loglog_fit([c.dim for c in big], [fn(c) for c in big])
+        ev[name], ev[se_name(name)] = fit.p, fit.se
+    at = next(c for c in traces if c.dim == hutch.dim)
+    coupling = next(c for c in logdets if c.layer == "affine" and c.dim == hutch.dim)
+    ev["field_forward_s_at_data_dim"] = at.forward_s
+    ev["hutchinson_s_at_data_dim"] = at.hutchinson_s
+    ev["exact_trace_s_at_data_dim"] = at.exact_s
+    ev["affine_exact_s_at_data_dim"] = coupling.exact_s
+    ev["exact_trace_over_hutchinson_at_data_dim"] = at.exact_over_hutchinson
+    ev["exact_trace_over_affine_at_data_dim"] = at.exact_s / coupling.exact_s
+    ev["hutchinson_over_affine_at_data_dim"] = at.hutchinson_s / coupling.exact_s
+    ev["hutchinson_probes"] = hutch.probes
+    ev["exact_trace_at_data_dim"] = hutch.exact
+    ev["hutchinson_mean_at_data_dim"] = hutch.mean
+    ev["hutchinson_sd_at_data_dim"] = hutch.sd  # one probe's noise, in nats per evaluation
+    ev["hutchinson_abs_bias_in_sd"] = abs(hutch.mean - hutch.exact) / hutch.sd
+    ev[se_name("hutchinson_abs_bias_in_sd")] = 1.0 / math.sqrt(hutch.probes)
+    return ev
+
+
+def trace_table(traces: list[TraceCost], logdets: list[LogdetCheck]) -> Table:
+    affine = {c.dim: c.exact_s for c in logdets if c.layer == "affine"}
+    rows = [
+        [
+            c.dim,
+            affine[c.dim] * 1e6,
+            c.forward_s * 1e6,
+            c.hutchinson_s * 1e6,
+            c.exact_s * 1e3,
+            c.exact_over_hutchinson,
+        ]
+        for c in traces
+    ]
+    cols = ["D", "affine coupling: exact log-det (µs)", "free-form field: forward (µs)"]
+    cols += ["+ one Hutchinson probe (µs)", "+ exact trace (ms)", "exact / Hutchinson"]
+    note = (
+        "One example at a time, float64, medians over the examples (exact / Hutchinson: "
+        "geometric mean of each example's ratio). The coupling layer's log-det comes out of "
+        "its forward pass; the free-form field needs one backward pass per probe, or one per "
+        "dimension for the exact trace, at every evaluation of the ODE."
+    )
+    return Table("A free-form Jacobian's trace against the triangular log-det", cols, rows, note)
+
+
+def trace_figure(traces: list[TraceCost], logdets: list[LogdetCheck], out: Path) -> Figure:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    affine = [c for c in logdets if c.layer == "affine"]
+    ax.loglog(
+        [c.dim for c in affine],
+        [c.exact_s for c in affine],
+        "o-",
+        label="affine coupling: exact log-det",
+    )
+    dims = [c.dim for c in traces]
+    ax.loglog(dims, [c.forward_s for c in traces], "^:", label="free-form field: forward")
+    ax.loglog(dims, [c.hutchinson_s for c in traces], "s--", label="+ one Hutchinson probe")
+    ax.loglog(dims, [c.exact_s for c in traces], "d-.", label="+ exact trace (D passes)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("dimension D")
+    ax.set_ylabel("seconds, one example, one evaluation")
+    ax.set_title("log-density cost: triangular vs free-form Jacobian")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    caption = (
+        "Cost of the log-density term of one example at one evaluation: a coupling layer's "
+        "exact log-det (its forward pass) against a free-form field of the same width with "
+        "Hutchinson's one-probe estimate and with the exact trace. A continuous-time model "
+        "pays this at every ODE step."
+    )
+    return save_figure(fig, out, "trace_cost.png", caption)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from matplotlib.ticker import NullFormatter
@@ -23,6 +24,9 @@ __all__ = [
     "LABELS",
     "blur_table",
     "grids_figure",
+    "held_out",
+    "models_text",
+    "picture",
     "quality_table",
     "scores_figure",
     "spectrum_figure",
@@ -283,3 +287,33 @@ def summary(ev: Ev, checks: Mapping[str, Check]) -> str:
             f"{speed:.0f} times less than 1000 denoising steps."
         )
     return text
+
+
+def picture(path: Path, out: Path) -> Figure:
+    captions = {
+        "reconstructions": "VAE reconstructions: each test image followed by the decoder mean "
+        "at its posterior mean: what the latent code keeps and what it averages away.",
+        "interpolations": "VAE decoder means along straight lines in latent space between "
+        "pairs of test images.",
+    }
+    return Figure(str(path.relative_to(out)), captions[path.stem])
+
+
+def models_text(configs: dict[str, Any], data: str) -> str:
+    """The models as the family defaults resolve them on ``data``."""
+    vae, diff = configs["vae"].model, configs["diffusion"].model
+    flow = configs["flow"].model if "flow" in configs else None
+    shown = f"flow ({flow.preset}, {flow.dequantization} dequantization), " if flow else ""
+    return (
+        f"family defaults on {data}: vae ({vae.network.upper()}, {vae.likelihood}, latent "
+        f"{vae.latent}), {shown}diffusion (U-Net {diff.channels} channels, {diff.schedule} "
+        f"schedule, {diff.prediction} prediction, EMA)"
+    )
+
+
+def held_out(configs: dict[str, Any]) -> str:
+    """Which families hold out part of train for weight selection, from their configs."""
+    shares = {f: cfg.train.val_fraction for f, cfg in configs.items()}
+    held = [f"{f} holds out {v:.0%} of train for weight selection" for f, v in shares.items() if v]
+    whole = [f"{f} trains on all of train" for f, v in shares.items() if not v]
+    return ", ".join(held + whole)
