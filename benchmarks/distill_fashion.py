@@ -18,6 +18,8 @@ teacher against the teacher's own solvers at counted network evaluations (NFE).
 Results: results/distill_fashion.json. Skips (exit 0) without Fashion-MNIST.
 
     python benchmarks/distill_fashion.py [--only distill,fd,figure] [--minutes M]
+        [--methods reflow,consistency]   (--methods: redo these students only, their FD rows
+                                          too; the teacher's rows and the others are kept)
 """
 
 from __future__ import annotations
@@ -71,8 +73,10 @@ def teacher_minutes() -> float:
 
 def distill(args: argparse.Namespace, res: dict) -> None:
     minutes = args.minutes or teacher_minutes()
-    rows = {}
+    rows = {k: v for k, v in res.get("distill", {}).items() if k in METHODS}
     for method, extra in METHODS.items():
+        if method not in args.methods:
+            continue
         out = WORK / f"distill-{method}"
         cmd = ["distill", str(TEACHER), "--method", method, "--out", str(out), "--force"]
         cmd += ["--minutes", f"{minutes:.2f}", "--quiet", *extra]
@@ -98,9 +102,15 @@ def distill(args: argparse.Namespace, res: dict) -> None:
     res["distill"] = rows | {"teacher": str(TEACHER), "teacher_minutes": teacher_minutes()}
 
 
-def fd(res: dict) -> None:
+def fd(args: argparse.Namespace, res: dict) -> None:
+    redo = {"flowmatch"} | {f"distill-{m}" for m in METHODS} if args.all else set()
+    redo |= {f"distill-{m}" for m in args.methods}
+    kept = [r for r in res.get("fd", []) if r["run"] not in redo]
     rows = []
     for label, name, options in ROWS:
+        if name not in redo:
+            rows += [r for r in kept if r["run"] == name]
+            continue
         nfes = NFES if name == "flowmatch" else STUDENT_NFES
         for k in nfes:
             started = time.perf_counter()
@@ -153,7 +163,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", default="distill,fd,figure")
     p.add_argument("--minutes", type=float, default=0.0, help="0: the teacher's training time")
+    p.add_argument("--methods", default=",".join(METHODS), help="the students to (re)do")
     args = p.parse_args()
+    args.methods = args.methods.split(",")
+    if set(args.methods) - set(METHODS):
+        p.error(f"--methods: choose from {', '.join(METHODS)}")
+    args.all = set(args.methods) == set(METHODS)  # everything, the teacher's rows too
     found, where = dataset_available(DATA)
     if not found:
         print(f"{DATA} not found ({where}); skipped")
@@ -162,7 +177,7 @@ def main() -> None:
     parts = args.only.split(",")
     for name, fn in (
         ("distill", lambda: distill(args, res)),
-        ("fd", lambda: fd(res)),
+        ("fd", lambda: fd(args, res)),
         ("figure", lambda: figure(res)),
     ):
         if name in parts:

@@ -255,6 +255,11 @@ def protocol(s: StepsSettings, dataset: Dataset) -> dict[str, Any]:
         "samples_per_point": s.n_samples,
         "solver_draws": f"DPM-Solver++ 20 steps on {s.solver_draws} noise draws x_T (seeds "
         f"0-{s.solver_draws - 1}); the grid's rows all use seed 0",
+        "student": f"consistency student of the trained model: {s.student_steps} steps of "
+        "genlab distill --method consistency (the teacher's network and weights to start, "
+        f"{dict(s.student_overrides) or 'its batch'}), scored at {list(s.student_nfes)} calls"
+        if s.student_steps
+        else "none",
         "reference": f"test split ({len(dataset.test)} images); floor = {s.n_samples} train "
         "images, same metric",
         "feature_net": get_feature_net(dataset, progress=False).name,

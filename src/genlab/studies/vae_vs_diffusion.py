@@ -94,7 +94,8 @@ CLAIM = (
 # fraction of the data's (edge ratios, 1 = the data's). A tenth: ten times the gap between
 # real train and test images (digits: 1.012 +- 0.012), above what clipping pixel noise of one
 # level at the ends of the range costs sharp data (0.94: lost contrast, not blur), and a
-# seventh of what a 3x3 box blur takes away (ratio 0.30).
+# seventh of what a 3x3 box blur takes away (ratio 0.30). (3) reads the same margin: the
+# one-pass student above the VAE's samples by as much as (1) asks of the 20-step chain.
 BLUR_MARGIN = 0.1
 # (2): the VAE's FD at least this many times the diffusion model's (a ratio: FD's scale
 # depends on the dataset's feature network). Twice: more than the choice of sampler moves the
