@@ -228,7 +228,7 @@ def test_expected_cost_reads_an_earlier_comparable_run(fake_studies, tmp_path):
 
 def test_a_fresh_report_orders_studies_by_their_cost_on_that_dataset(tmp_path):
     """No earlier run: each study's registered cost on the dataset asked (Fashion-MNIST's
-    self_supervised is the longest there, while on digits reverse_steps is)."""
+    contrastive is the longest there, while on digits reverse_steps is)."""
     from genlab.report.build import _expected_cost
     from genlab.studies import study_names
 
@@ -236,7 +236,7 @@ def test_a_fresh_report_orders_studies_by_their_cost_on_that_dataset(tmp_path):
         cost = {n: _expected_cost(n, "quick", tmp_path, data) for n in study_names()}
         return sorted(cost, key=lambda n: -cost[n])
 
-    assert order("fashion-mnist")[0] == "self_supervised"
+    assert order("fashion-mnist")[0] == "contrastive"
     assert order("digits")[0] == "reverse_steps"
     assert order("cifar10") == order("digits")  # no entry: the digits guess
 

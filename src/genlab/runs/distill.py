@@ -45,11 +45,11 @@ def distill_config(
             f"genlab distill --method {method} takes a {' or '.join(TEACHERS[method])} "
             f"teacher; {folder.path} is a {saved.family} run"
         )
-    if saved.family == "diffusion" and getattr(saved.model, "conditional", False):
+    sections = to_dict(saved)
+    if saved.family == "diffusion" and sections["model"].get("conditional"):
         raise ConfigError(f"{folder.path} is class-conditional; distill an unconditional run")
     if not any(folder.has_weights(name) for name in ("best", "ema", "model")):
         raise ConfigError(f"{folder.path} has no trained weights yet")
-    sections = to_dict(saved)
     model: dict[str, Any] = {k: sections["model"][k] for k in TAKEN if k in sections["model"]}
     model["teacher"] = str(folder.path.resolve())
     base = {
