@@ -97,25 +97,30 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("family", help="model family (e.g. pixelwise)")
     t.add_argument("--data", help="dataset name (digits, toy2d:moons, mnist, cifar10, folder:PATH)")
-    t.add_argument("--out", required=True, help="run folder to create")
-    t.add_argument("--steps", type=_positive_int, help="training steps")
-    t.add_argument(
+    _add_run_flags(t, "run folder to create", "continue the run in --out")
+    t.add_argument("--batch-size", type=_positive_int, help="global batch size")
+    t.add_argument("--config", help="YAML config file (sections data, train, model)")
+    t.add_argument("--data-dir", help="folder holding dataset folders")
+    t.set_defaults(func=cmd_train, takes_overrides=True, parser=t)
+
+
+def _add_run_flags(p: argparse.ArgumentParser, out: str, resume: str) -> None:
+    """The flags every training command takes (train, distill)."""
+    p.add_argument("--out", required=True, help=out)
+    p.add_argument("--steps", type=_positive_int, help="training steps")
+    p.add_argument(
         "--minutes",
         type=_positive_float,
         help="train for about this many minutes of wall time: a short probe sets the steps "
         "(train.minutes; recorded in config.yaml)",
     )
-    t.add_argument("--batch-size", type=_positive_int, help="global batch size")
-    t.add_argument("--seed", type=int, help="random seed")
-    t.add_argument("--config", help="YAML config file (sections data, train, model)")
-    t.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
-    t.add_argument("--data-dir", help="folder holding dataset folders")
-    mode = t.add_mutually_exclusive_group()
-    mode.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help=resume)
     mode.add_argument("--force", action="store_true", help="replace an existing run in --out")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_threads(t)
-    t.set_defaults(func=cmd_train, takes_overrides=True, parser=t)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_threads(p)
 
 
 def _add_distill(sub: argparse._SubParsersAction) -> None:
@@ -131,18 +136,7 @@ def _add_distill(sub: argparse._SubParsersAction) -> None:
     )
     d.add_argument("teacher", help="the flowmatch or diffusion run folder to distil")
     d.add_argument("--method", required=True, help="reflow or consistency")
-    d.add_argument("--out", required=True, help="run folder of the student")
-    d.add_argument("--steps", type=_positive_int, help="training steps")
-    d.add_argument(
-        "--minutes", type=_positive_float, help="train for about this many minutes of wall time"
-    )
-    d.add_argument("--seed", type=int, help="random seed")
-    d.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
-    mode = d.add_mutually_exclusive_group()
-    mode.add_argument("--resume", action="store_true", help="continue the student in --out")
-    mode.add_argument("--force", action="store_true", help="replace an existing run in --out")
-    d.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_threads(d)
+    _add_run_flags(d, "run folder of the student", "continue the student in --out")
     d.set_defaults(func=cmd_distill, takes_overrides=True, parser=d)
 
 

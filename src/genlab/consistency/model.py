@@ -209,15 +209,5 @@ class ConsistencyModel(nn.Module):
 
 def build_consistency(cfg: ConsistencyConfig, meta: DataMeta) -> ConsistencyModel:
     """The family's builder: the teacher's kind of network (``nn.velocity``)."""
-    network = velocity_network(
-        meta,
-        channels=cfg.channels,
-        multipliers=cfg.multipliers,
-        blocks=cfg.blocks,
-        attention=cfg.attention,
-        dropout=cfg.dropout,
-        hidden=cfg.hidden,
-        depth=cfg.depth,
-        family="consistency",
-    )
+    network = velocity_network(meta, cfg, family="consistency")
     return ConsistencyModel(network, meta, cfg)

@@ -51,17 +51,18 @@ class LinearFlowView(nn.Module):
         """Schedule times t in [0, T] (float64, shaped like ``s``) where sigma / (alpha +
         sigma) = s; s = 0 gives 0, s at or past the schedule's end gives T."""
         schedule = self.model.schedule
-        s = s.to(torch.float64).clamp(0.0, 1.0)
+        # a batch holds a few distinct times (a sampler's or a distillation grid's): bisect those
+        u, back = torch.unique(s.to(torch.float64).clamp(0.0, 1.0), return_inverse=True)
         # log SNR the linear path has at s, against the schedule's (decreasing in t)
-        want = 2 * (torch.log1p(-s) - torch.log(s))  # +inf at s = 0, -inf at s = 1
-        lo = torch.zeros_like(s)
-        hi = torch.full_like(s, float(schedule.T))
+        want = 2 * (torch.log1p(-u) - torch.log(u))  # +inf at s = 0, -inf at s = 1
+        lo = torch.zeros_like(u)
+        hi = torch.full_like(u, float(schedule.T))
         for _ in range(BISECTIONS):
             mid = 0.5 * (lo + hi)
             above = schedule.log_snr(mid) > want  # still too clean: go later
             lo, hi = torch.where(above, mid, lo), torch.where(above, hi, mid)
         t = 0.5 * (lo + hi)
-        return torch.where(s <= 0, torch.zeros_like(t), t)
+        return torch.where(u <= 0, torch.zeros_like(t), t)[back].reshape(s.shape)
 
     def field(self, y: torch.Tensor | None = None, guidance: float = 1.0) -> Any:
         """``(y, s (N,)) -> dy/ds`` on the linear path; unconditional only."""

@@ -321,15 +321,6 @@ def build_flowmatch(cfg: FlowMatchConfig, meta: DataMeta) -> FlowMatchModel:
         raise ConfigError(f"model.conditional=true needs labels; {meta.name} has none")
     if cfg.conditional and not meta.is_image:
         raise ConfigError("model.conditional=true is for images; vector data are unconditional")
-    network = velocity_network(
-        meta,
-        channels=cfg.channels,
-        multipliers=cfg.multipliers,
-        blocks=cfg.blocks,
-        attention=cfg.attention,
-        dropout=cfg.dropout,
-        hidden=cfg.hidden,
-        depth=cfg.depth,
-        num_classes=int(meta.num_classes or 0) if cfg.conditional else 0,
-    )
+    classes = int(meta.num_classes or 0) if cfg.conditional else 0
+    network = velocity_network(meta, cfg, num_classes=classes)
     return FlowMatchModel(network, meta, cfg)

@@ -7,6 +7,8 @@ built for [0, 1000]), so a student takes its teacher's weights as they are."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import nn
 
@@ -15,7 +17,7 @@ from genlab.errors import ConfigError
 from genlab.nn.embeddings import sinusoidal_embedding
 from genlab.nn.unet import UNet
 
-__all__ = ["TIME_SCALE", "VectorVelocity", "velocity_network"]
+__all__ = ["TIME_SCALE", "NetworkKeys", "VectorVelocity", "velocity_network"]
 
 TIME_SCALE = 1000.0  # network time = TIME_SCALE * t
 
@@ -45,39 +47,43 @@ class VectorVelocity(nn.Module):
         return self.net(torch.cat([x, emb], 1))
 
 
+class NetworkKeys(Protocol):
+    """The network sizes a continuous-time family's config holds (model.channels, ...)."""
+
+    channels: int
+    multipliers: tuple[int, ...]
+    blocks: int
+    attention: tuple[int, ...]
+    dropout: float
+    hidden: int
+    depth: int
+
+
 def velocity_network(
-    meta: DataMeta,
-    *,
-    channels: int,
-    multipliers: tuple[int, ...],
-    blocks: int,
-    attention: tuple[int, ...],
-    dropout: float,
-    hidden: int,
-    depth: int,
-    num_classes: int = 0,
-    family: str = "flowmatch",
+    meta: DataMeta, keys: NetworkKeys, *, num_classes: int = 0, family: str = "flowmatch"
 ) -> nn.Module:
     """The U-Net for discrete images (``num_classes`` > 0: class-conditional), the MLP
-    (hidden, depth) for vector data; one ConfigError (naming ``family``) for anything else."""
+    (hidden, depth) for vector data, sized by ``keys``; one ConfigError (naming ``family``)
+    for anything else."""
     if not meta.is_image:
-        return VectorVelocity(meta.dims, hidden, depth)
+        return VectorVelocity(meta.dims, keys.hidden, keys.depth)
     if meta.levels is None:
         raise ConfigError(
             f"the {family} family needs discrete images or vectors; {meta.name} is neither"
         )
-    if any(a >= len(multipliers) for a in attention):
+    if any(a >= len(keys.multipliers) for a in keys.attention):
         raise ConfigError(
-            f"model.attention levels must be in 0..{len(multipliers) - 1}, got {attention}"
+            f"model.attention levels must be in 0..{len(keys.multipliers) - 1}, got "
+            f"{keys.attention}"
         )
     c = meta.shape[0]
     return UNet(
         c,
         c,
-        channels=channels,
-        multipliers=multipliers,
-        blocks=blocks,
-        attention=attention,
-        dropout=dropout,
+        channels=keys.channels,
+        multipliers=keys.multipliers,
+        blocks=keys.blocks,
+        attention=keys.attention,
+        dropout=keys.dropout,
         num_classes=num_classes,
     )

@@ -260,10 +260,14 @@ def train_quietly(
 ) -> Path:
     """Train ``family`` with the one trainer into ``run`` (replaced if it holds a run):
     no progress bar, no sample grids, on ``device``."""
-    fixed = {"train.progress": False, "train.sample_every": 0, "train.device": device}
-    cfg = make_config(family, overrides={**overrides, **fixed})
+    cfg = make_config(family, overrides={**overrides, **_quiet(device)})
     run.parent.mkdir(parents=True, exist_ok=True)
     return train_run(cfg, run, force=True, callbacks=callbacks)
+
+
+def _quiet(device: str) -> dict[str, Any]:
+    """What a study's training runs fix: no progress bar, no sample grids, its device."""
+    return {"train.progress": False, "train.sample_every": 0, "train.device": device}
 
 
 def distill_quietly(
@@ -271,8 +275,7 @@ def distill_quietly(
 ) -> Path:
     """Distil the trained ``teacher`` run with ``method`` into ``run`` as ``genlab distill``
     does (its config: the teacher's data, network and batch), quietly, on ``device``."""
-    fixed = {"train.progress": False, "train.sample_every": 0, "train.device": device}
-    cfg = distill_config(teacher, method, overrides={**overrides, **fixed})
+    cfg = distill_config(teacher, method, overrides={**overrides, **_quiet(device)})
     run.parent.mkdir(parents=True, exist_ok=True)
     return train_run(cfg, run, force=True)
 

@@ -202,7 +202,7 @@ def trace_evidence(
     ev["hutchinson_mean_at_data_dim"] = hutch.mean
     ev["hutchinson_sd_at_data_dim"] = hutch.sd  # one probe's noise, in nats per evaluation
     ev["hutchinson_abs_bias_in_sd"] = abs(hutch.mean - hutch.exact) / hutch.sd
-    ev[se_name("hutchinson_abs_bias_in_sd")] = 1.0 / math.sqrt(hutch.probes)
+    ev[se_name("hutchinson_abs_bias_in_sd")] = hutch.se / hutch.sd  # 1 / sqrt(probes)
     return ev
 
 
